@@ -1,0 +1,6 @@
+namespace Sextant.Core;
+
+internal static class Clock
+{
+    public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+}

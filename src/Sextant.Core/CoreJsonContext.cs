@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+using Sextant.Contracts;
+
+namespace Sextant.Core;
+
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(List<KeyValue>))]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+internal sealed partial class CoreJsonContext : JsonSerializerContext;

@@ -1,0 +1,167 @@
+using System.Data.Common;
+using System.Reflection;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Sextant.Core.Storage;
+
+/// <summary>
+/// The metadata database: opens connections for either engine, runs migrations, and keeps the
+/// few SQL dialect differences in one place.
+/// </summary>
+public sealed class SextantDatabase : IAsyncDisposable
+{
+    private readonly NpgsqlDataSource? _postgres;
+    private readonly string? _sqliteConnectionString;
+
+    static SextantDatabase()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    public SextantDatabase(DatabaseUri uri)
+    {
+        Uri = uri;
+        if (uri.Engine == DatabaseEngine.Postgres)
+        {
+            _postgres = NpgsqlDataSource.Create(uri.ConnectionString);
+        }
+        else
+        {
+            var builder = new SqliteConnectionStringBuilder(uri.ConnectionString) { DefaultTimeout = 30 };
+            var folder = Path.GetDirectoryName(builder.DataSource);
+            if (!string.IsNullOrEmpty(folder))
+            {
+                Directory.CreateDirectory(folder);
+            }
+            _sqliteConnectionString = builder.ToString();
+        }
+    }
+
+    public DatabaseUri Uri { get; }
+
+    public DatabaseEngine Engine => Uri.Engine;
+
+    internal NpgsqlDataSource? PostgresDataSource => _postgres;
+
+    public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
+    {
+        if (_postgres is not null)
+        {
+            return await _postgres.OpenConnectionAsync(cancellationToken);
+        }
+        var connection = new SqliteConnection(_sqliteConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        // WAL lets readers run beside the single writer; synchronous=FULL makes every commit durable
+        // even across power loss (group commit keeps the number of fsyncs small).
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+        await pragma.ExecuteNonQueryAsync(cancellationToken);
+        return connection;
+    }
+
+    /// <summary>Starts a write transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE).</summary>
+    public static async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
+        await connection.BeginTransactionAsync(cancellationToken);
+
+    /// <summary>A case-sensitive LIKE, as MLflow's filter language means it.</summary>
+    public string Like(string column, string parameter) => Engine == DatabaseEngine.Postgres
+        ? $"{column} LIKE {parameter}"
+        : $"{column} GLOB {parameter}";
+
+    /// <summary>The value to bind for <see cref="Like"/>: SQLite's LIKE ignores case, so it runs as GLOB.</summary>
+    public string LikePattern(string pattern)
+    {
+        if (Engine == DatabaseEngine.Postgres)
+        {
+            return pattern;
+        }
+        var glob = new System.Text.StringBuilder(pattern.Length + 8);
+        foreach (var c in pattern)
+        {
+            glob.Append(c switch
+            {
+                '%' => "*",
+                '_' => "?",
+                '*' => "[*]",
+                '?' => "[?]",
+                '[' => "[[]",
+                _ => c.ToString(),
+            });
+        }
+        return glob.ToString();
+    }
+
+    /// <summary>A case-insensitive LIKE.</summary>
+    public string ILike(string column, string parameter) => Engine == DatabaseEngine.Postgres
+        ? $"{column} ILIKE {parameter}"
+        : $"lower({column}) LIKE lower({parameter})";
+
+    /// <summary>Applies the migrations this database has not seen yet, each in its own transaction.</summary>
+    public async Task MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        if (Engine == DatabaseEngine.Sqlite)
+        {
+            await connection.ExecuteAsync("PRAGMA journal_mode = WAL;");
+        }
+        else
+        {
+            // Replicas starting together must not migrate twice.
+            await connection.ExecuteAsync("SELECT pg_advisory_lock(741852963)");
+        }
+        try
+        {
+            await connection.ExecuteAsync("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+            var applied = (await connection.QueryAsync<long>("SELECT version FROM schema_migrations")).ToHashSet();
+            foreach (var (version, sql) in LoadMigrations(Engine))
+            {
+                if (applied.Contains(version))
+                {
+                    continue;
+                }
+                await using var transaction = await BeginWriteAsync(connection, cancellationToken);
+                await connection.ExecuteAsync(sql, transaction: transaction);
+                await connection.ExecuteAsync(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (@version, @now)",
+                    new { version, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
+                    transaction);
+                await transaction.CommitAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            if (Engine == DatabaseEngine.Postgres)
+            {
+                await connection.ExecuteAsync("SELECT pg_advisory_unlock(741852963)");
+            }
+        }
+    }
+
+    private static IEnumerable<(long Version, string Sql)> LoadMigrations(DatabaseEngine engine)
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        var prefix = "Sextant.Migrations." + (engine == DatabaseEngine.Postgres ? "postgres" : "sqlite") + "/";
+        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            var file = name[prefix.Length..];
+            var version = long.Parse(file[..file.IndexOf('_', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
+            using var stream = assembly.GetManifestResourceStream(name)!;
+            using var reader = new StreamReader(stream);
+            yield return (version, reader.ReadToEnd());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+        else
+        {
+            SqliteConnection.ClearAllPools();
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace Sextant.Core.Tracking;
+
+/// <summary>Limits of the tracking capability. MLflow's documented limits are the defaults.</summary>
+public sealed class TrackingOptions
+{
+    public int MaxMetricsPerBatch { get; set; } = 1000;
+    public int MaxParamsPerBatch { get; set; } = 100;
+    public int MaxTagsPerBatch { get; set; } = 100;
+    public int MaxItemsPerBatch { get; set; } = 1000;
+    public int MaxKeyLength { get; set; } = 250;
+    public int MaxParamValueLength { get; set; } = 6000;
+    public int MaxTagValueLength { get; set; } = 5000;
+    public int MaxExperimentNameLength { get; set; } = 500;
+    public int MaxSearchResults { get; set; } = 50_000;
+    public int DefaultSearchResults { get; set; } = 1000;
+    public int MaxHistoryPageSize { get; set; } = 25_000;
+
+    /// <summary>How many write requests may wait for the batch writer; past it the server answers 503.</summary>
+    public int WriteQueueCapacity { get; set; } = 512;
+
+    /// <summary>The most metric points one group commit takes.</summary>
+    public int MaxPointsPerCommit { get; set; } = 50_000;
+}

@@ -1,0 +1,281 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Dapper;
+using Sextant.Contracts;
+using Sextant.Core.Projects;
+using Sextant.Core.Storage;
+
+namespace Sextant.Core.Tracking;
+
+public sealed partial class TrackingService
+{
+    private static readonly HashSet<string> RunStatuses = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+
+    public async Task<Run> CreateRunAsync(Caller caller, CreateRunRequest request, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        var experiment = await GetExperimentAsync(caller, request.ExperimentId, cancellationToken);
+        if (experiment.LifecycleStage != Active)
+        {
+            throw SextantException.Invalid("experiment_id", $"The experiment {experiment.ExperimentId} must be in the 'active' state to create runs; it is '{experiment.LifecycleStage}'.");
+        }
+        var tags = TrackingValidation.KeyValues(request.Tags?.Select(t => new KeyValueInput(t?.Key, t?.Value)).ToList(), "tags", options.MaxTagValueLength, options).ToList();
+        var nameTag = tags.FirstOrDefault(t => t.Key == RunNameTag)?.Value;
+        if (request.RunName is { Length: > 0 } && nameTag is not null && nameTag != request.RunName)
+        {
+            throw SextantException.Invalid("run_name", $"Both 'run_name' ('{request.RunName}') and the '{RunNameTag}' tag ('{nameTag}') were given with different values.");
+        }
+        var name = request.RunName is { Length: > 0 } ? request.RunName : nameTag ?? RunNames.Next();
+        TrackingValidation.Value(name, "run_name", options.MaxTagValueLength);
+        tags.RemoveAll(t => t.Key == RunNameTag);
+        tags.Add(new KeyValue(RunNameTag, name));
+        var uuid = Guid.NewGuid().ToString("N");
+        var experimentId = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture);
+        var start = request.StartTime ?? Clock.NowMs();
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
+        var id = await connection.QuerySingleAsync<long>(
+            """
+            INSERT INTO runs (run_uuid, project_id, experiment_id, name, user_id, status, start_time, lifecycle_stage)
+            VALUES (@uuid, @project, @experimentId, @name, @user, 'RUNNING', @start, 'active') RETURNING id
+            """,
+            new { uuid, project = caller.ProjectId, experimentId, name, user = request.UserId ?? "", start }, transaction);
+        foreach (var tag in tags)
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO run_tags (run_id, key, value) VALUES (@id, @Key, @Value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                new { id, tag.Key, tag.Value }, transaction);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return (await LoadRunsAsync(connection, [id]))[0];
+    }
+
+    public async Task<Run> GetRunAsync(Caller caller, string? runId, CancellationToken cancellationToken = default)
+    {
+        var id = TrackingValidation.RunId(runId);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var pk = await connection.QuerySingleOrDefaultAsync<long?>(
+            "SELECT id FROM runs WHERE run_uuid = @id AND project_id = @project", new { id, project = caller.ProjectId });
+        return pk is null ? throw RunNotFound(id) : (await LoadRunsAsync(connection, [pk.Value]))[0];
+    }
+
+    public async Task<RunInfo> UpdateRunAsync(Caller caller, UpdateRunRequest request, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(request.RunId, request.RunUuid), requireActive: true, cancellationToken);
+        if (request.Status is { } status && !RunStatuses.Contains(status))
+        {
+            throw SextantException.Invalid("status", $"Run status '{status}' is unknown: use one of {string.Join(", ", RunStatuses)}.");
+        }
+        if (request.RunName is { } runName)
+        {
+            TrackingValidation.Value(runName, "run_name", options.MaxTagValueLength);
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
+        await connection.ExecuteAsync(
+            """
+            UPDATE runs SET status = COALESCE(@status, status), end_time = COALESCE(@end, end_time), name = COALESCE(@name, name)
+            WHERE id = @id
+            """,
+            new { status = request.Status, end = request.EndTime, name = request.RunName is { Length: > 0 } ? request.RunName : null, id = run.Id }, transaction);
+        if (request.RunName is { Length: > 0 })
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO run_tags (run_id, key, value) VALUES (@id, @key, @value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                new { id = run.Id, key = RunNameTag, value = request.RunName }, transaction);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return (await LoadRunsAsync(connection, [run.Id]))[0].Info;
+    }
+
+    public Task DeleteRunAsync(Caller caller, string? runId, CancellationToken cancellationToken = default) =>
+        SetRunLifecycleAsync(caller, runId, Deleted, cancellationToken);
+
+    public Task RestoreRunAsync(Caller caller, string? runId, CancellationToken cancellationToken = default) =>
+        SetRunLifecycleAsync(caller, runId, Active, cancellationToken);
+
+    private async Task SetRunLifecycleAsync(Caller caller, string? runId, string stage, CancellationToken cancellationToken)
+    {
+        caller.Require(Role.Editor);
+        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("UPDATE runs SET lifecycle_stage = @stage WHERE id = @id", new { stage, id = run.Id });
+    }
+
+    /// <summary>Logs metrics, params and tags atomically through the group-commit writer.</summary>
+    public async Task LogBatchAsync(Caller caller, LogBatchRequest request, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        var runId = TrackingValidation.RunId(request.RunId);
+        TrackingValidation.BatchSize(request, options);
+        var metrics = TrackingValidation.Metrics(request.Metrics, options);
+        var parameters = TrackingValidation.Params(request.Params, options);
+        var tags = TrackingValidation.KeyValues(request.Tags, "tags", options.MaxTagValueLength, options);
+        var run = await ResolveRunAsync(caller, runId, requireActive: true, cancellationToken);
+        if (metrics.Length + parameters.Length + tags.Length == 0)
+        {
+            return;
+        }
+        await writer.WriteAsync(new TrackingWrite(run.Id, run.Uuid, metrics, parameters, tags), cancellationToken);
+    }
+
+    public async Task DeleteTagAsync(Caller caller, string? runId, string? key, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        var tagKey = TrackingValidation.Key(key, "key", options);
+        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: true, cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var deleted = await connection.ExecuteAsync("DELETE FROM run_tags WHERE run_id = @id AND key = @tagKey", new { id = run.Id, tagKey });
+        if (deleted == 0)
+        {
+            throw SextantException.NotFound($"No tag with name '{tagKey}' in run with id {run.Uuid}.");
+        }
+    }
+
+    public async Task LogInputsAsync(Caller caller, LogInputsRequest request, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(request.RunId), requireActive: true, cancellationToken);
+        var inputs = request.Datasets ?? [];
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var field = $"datasets[{i}]";
+            var dataset = inputs[i]?.Dataset ?? throw SextantException.Missing($"{field}.dataset");
+            TrackingValidation.Value(dataset.Name, $"{field}.dataset.name", 500);
+            TrackingValidation.Value(dataset.Digest, $"{field}.dataset.digest", 36);
+            TrackingValidation.Value(dataset.SourceType, $"{field}.dataset.source_type", 36);
+            TrackingValidation.Value(dataset.Source, $"{field}.dataset.source", 65535);
+            if (dataset.Name.Length == 0 || dataset.Digest.Length == 0)
+            {
+                throw SextantException.Invalid($"{field}.dataset", $"{field}.dataset needs a non-empty name and digest.");
+            }
+            TrackingValidation.KeyValues(inputs[i].Tags?.Select(t => new KeyValueInput(t?.Key, t?.Value)).ToList(), $"{field}.tags", options.MaxTagValueLength, options);
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
+        foreach (var input in inputs)
+        {
+            var d = input.Dataset;
+            var datasetId = await connection.QuerySingleOrDefaultAsync<long?>(
+                "SELECT id FROM datasets WHERE experiment_id = @experiment AND name = @Name AND digest = @Digest",
+                new { experiment = run.ExperimentId, d.Name, d.Digest }, transaction)
+                ?? await connection.QuerySingleAsync<long>(
+                    """
+                    INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
+                    VALUES (@experiment, @Name, @Digest, @SourceType, @Source, @Schema, @Profile) RETURNING id
+                    """,
+                    new { experiment = run.ExperimentId, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile }, transaction);
+            var tags = input.Tags?.ToList() ?? [];
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO run_inputs (run_id, dataset_id, context, tags_json) VALUES (@run, @datasetId, @context, @tags)
+                ON CONFLICT (run_id, dataset_id) DO UPDATE SET context = excluded.context, tags_json = excluded.tags_json
+                """,
+                new
+                {
+                    run = run.Id,
+                    datasetId,
+                    context = tags.FirstOrDefault(t => t.Key == "mlflow.data.context")?.Value,
+                    tags = JsonSerializer.Serialize(tags, CoreJsonContext.Default.ListKeyValue),
+                },
+                transaction);
+        }
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<MetricHistoryResponse> GetMetricHistoryAsync(Caller caller, string? runId, string? metricKey, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
+    {
+        var key = string.IsNullOrEmpty(metricKey) ? throw SextantException.Missing("metric_key") : metricKey;
+        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
+        var limit = maxResults is null or 0 ? options.MaxHistoryPageSize
+            : maxResults < 0 || maxResults > options.MaxHistoryPageSize
+                ? throw SextantException.Invalid("max_results", $"'max_results' must be between 1 and {options.MaxHistoryPageSize}; got {maxResults}.")
+                : (int)maxResults.Value;
+        long afterStep = long.MinValue, afterId = long.MinValue;
+        if (!string.IsNullOrEmpty(pageToken))
+        {
+            var values = PageToken.Decode(pageToken, 2);
+            if (!long.TryParse(values[0], CultureInfo.InvariantCulture, out afterStep) || !long.TryParse(values[1], CultureInfo.InvariantCulture, out afterId))
+            {
+                throw SextantException.Invalid("page_token", "Invalid page_token for metric history.");
+            }
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<(long Id, double Value, long IsNan, long Step, long Timestamp)>(
+            $"""
+            SELECT id, value, is_nan, step, timestamp FROM metrics
+            WHERE run_id = @run AND key = @key AND (step > @afterStep OR (step = @afterStep AND id > @afterId))
+            ORDER BY step, id LIMIT {limit + 1}
+            """,
+            new { run = run.Id, key, afterStep, afterId })).ToList();
+        string? next = null;
+        if (rows.Count > limit)
+        {
+            rows.RemoveAt(limit);
+            next = PageToken.Encode([rows[^1].Step.ToString(CultureInfo.InvariantCulture), rows[^1].Id.ToString(CultureInfo.InvariantCulture)]);
+        }
+        return new MetricHistoryResponse(rows.Select(r => new Metric(key, r.IsNan != 0 ? double.NaN : r.Value, r.Timestamp, r.Step)).ToList(), next);
+    }
+
+    internal sealed record RunRef(long Id, string Uuid, long ExperimentId, string LifecycleStage);
+
+    internal async Task<RunRef> ResolveRunAsync(Caller caller, string runId, bool requireActive, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<(long Id, long ExperimentId, string LifecycleStage)?>(
+            "SELECT id, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = @runId AND project_id = @project",
+            new { runId, project = caller.ProjectId });
+        if (row is not { } r)
+        {
+            throw RunNotFound(runId);
+        }
+        if (requireActive && r.LifecycleStage != Active)
+        {
+            throw SextantException.Invalid("run_id", $"The run {runId} must be in the 'active' state. Current state is {r.LifecycleStage}.");
+        }
+        return new RunRef(r.Id, runId, r.ExperimentId, r.LifecycleStage);
+    }
+
+    private static SextantException RunNotFound(string runId) => SextantException.NotFound($"Run with id={runId} not found.");
+
+    /// <summary>Loads whole runs (info, last metrics, params, tags, inputs) in the order of <paramref name="ids"/>.</summary>
+    private static async Task<List<Run>> LoadRunsAsync(DbConnection connection, List<long> ids)
+    {
+        if (ids.Count == 0)
+        {
+            return [];
+        }
+        var idList = string.Join(',', ids);
+        var infos = (await connection.QueryAsync<(long Id, string RunUuid, long ExperimentId, string Name, string UserId, string Status, long StartTime, long? EndTime, string LifecycleStage)>(
+            $"SELECT id, run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage FROM runs WHERE id IN ({idList})"))
+            .ToDictionary(r => r.Id);
+        var metrics = (await connection.QueryAsync<(long RunId, string Key, double Value, long IsNan, long Timestamp, long Step)>(
+            $"SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_id IN ({idList}) ORDER BY key"))
+            .ToLookup(m => m.RunId, m => new Metric(m.Key, m.IsNan != 0 ? double.NaN : m.Value, m.Timestamp, m.Step));
+        var parameters = (await connection.QueryAsync<(long RunId, string Key, string Value)>(
+            $"SELECT run_id, key, value FROM params WHERE run_id IN ({idList}) ORDER BY key"))
+            .ToLookup(p => p.RunId, p => new KeyValue(p.Key, p.Value));
+        var tags = (await connection.QueryAsync<(long RunId, string Key, string Value)>(
+            $"SELECT run_id, key, value FROM run_tags WHERE run_id IN ({idList}) ORDER BY key"))
+            .ToLookup(p => p.RunId, p => new KeyValue(p.Key, p.Value));
+        var inputs = (await connection.QueryAsync<(long RunId, string TagsJson, string Name, string Digest, string SourceType, string Source, string? Schema, string? Profile)>(
+            $"""
+            SELECT ri.run_id, ri.tags_json, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+            FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id IN ({idList}) ORDER BY d.id
+            """))
+            .ToLookup(i => i.RunId, i => new DatasetInput(
+                JsonSerializer.Deserialize(i.TagsJson, CoreJsonContext.Default.ListKeyValue),
+                new Dataset(i.Name, i.Digest, i.SourceType, i.Source, i.Schema, i.Profile)));
+        var runs = new List<Run>(ids.Count);
+        foreach (var id in ids)
+        {
+            var r = infos[id];
+            var info = new RunInfo(r.RunUuid, r.RunUuid, r.Name, r.ExperimentId.ToString(CultureInfo.InvariantCulture), r.UserId, r.Status,
+                r.StartTime, r.EndTime, RunArtifactUri(r.ExperimentId, r.RunUuid), r.LifecycleStage);
+            runs.Add(new Run(info, new RunData(metrics[id].ToList(), parameters[id].ToList(), tags[id].ToList()), new RunInputs(inputs[id].ToList())));
+        }
+        return runs;
+    }
+}

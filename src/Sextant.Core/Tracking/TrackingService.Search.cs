@@ -1,0 +1,110 @@
+using System.Globalization;
+using Sextant.Contracts;
+using Sextant.Core.Projects;
+using Sextant.Core.Tracking.Search;
+
+namespace Sextant.Core.Tracking;
+
+public sealed partial class TrackingService
+{
+    /// <summary>Searches runs with MLflow's filter language and keyset paging.</summary>
+    public async Task<SearchRunsResponse> SearchRunsAsync(Caller caller, SearchRunsRequest request, CancellationToken cancellationToken = default)
+    {
+        var experimentIds = (request.ExperimentIds ?? []).Select((id, i) => TrackingValidation.ExperimentId(id, $"experiment_ids[{i}]")).ToList();
+        if (experimentIds.Count == 0)
+        {
+            throw SextantException.Missing("experiment_ids");
+        }
+        var limit = PageSize(request.MaxResults, "max_results");
+        var filters = ParseFilter(request.Filter, SearchTarget.Runs);
+        var order = ParseOrder(request.OrderBy, SearchTarget.Runs);
+        var sql = new SqlBuilder(database);
+        var where = new List<string>
+        {
+            $"r.project_id = {sql.Param(caller.ProjectId)}",
+            $"r.experiment_id IN ({string.Join(", ", experimentIds)})",
+            LifecycleClause("r", request.RunViewType, "run_view_type"),
+        };
+        where.AddRange(filters.Select(f => RunFilterSql(sql, f)));
+        var keys = new List<SearchSortKey>();
+        foreach (var term in order)
+        {
+            AddRunSortKeys(sql, keys, term);
+        }
+        if (keys.Count == 0)
+        {
+            keys.Add(new SearchSortKey("r.start_time", SqlKind.Long, false));
+        }
+        keys.Add(new SearchSortKey("r.id", SqlKind.Long, true));
+        var page = new KeysetPage(keys, request.PageToken);
+        where.Add(page.Predicate(sql));
+        var query = $"""
+            SELECT r.id, {string.Join(", ", keys.Select((k, i) => $"{k.Expression} AS s{i}"))}
+            FROM runs r {string.Join(" ", sql.Joins)}
+            WHERE {string.Join(" AND ", where.Where(w => w.Length > 0))}
+            ORDER BY {page.OrderBy()}
+            LIMIT {limit + 1}
+            """;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var (ids, next) = await page.ReadAsync(connection, query, sql, limit, cancellationToken);
+        return new SearchRunsResponse(await LoadRunsAsync(connection, ids), next);
+    }
+
+    private static string RunFilterSql(SqlBuilder sql, FilterComparison f) => f.Entity switch
+    {
+        FilterEntity.Metric =>
+            $"EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = {sql.Param(f.Key)} AND m.is_nan = 0 AND {sql.Compare("m.value", f, SqlKind.Double)})",
+        FilterEntity.Param =>
+            $"EXISTS (SELECT 1 FROM params p WHERE p.run_id = r.id AND p.key = {sql.Param(f.Key)} AND {sql.Compare("p.value", f, SqlKind.Text)})",
+        FilterEntity.Tag =>
+            $"EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.key = {sql.Param(f.Key)} AND {sql.Compare("t.value", f, SqlKind.Text)})",
+        FilterEntity.Dataset =>
+            $"EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id = r.id AND {sql.Compare(f.Key == "context" ? "ri.context" : "d." + f.Key, f, SqlKind.Text)})",
+        _ => sql.Compare(RunAttributeColumn(f.Key), f, f.Key is "start_time" or "end_time" ? SqlKind.Long : SqlKind.Text),
+    };
+
+    private static string RunAttributeColumn(string key) => key switch
+    {
+        "run_id" => "r.run_uuid",
+        "run_name" => "r.name",
+        "status" => "r.status",
+        "user_id" => "r.user_id",
+        "lifecycle_stage" => "r.lifecycle_stage",
+        "start_time" => "r.start_time",
+        "end_time" => "r.end_time",
+        "artifact_uri" => "('mlflow-artifacts:/' || CAST(r.experiment_id AS TEXT) || '/' || r.run_uuid || '/artifacts')",
+        _ => throw SextantException.Invalid("filter", $"Unknown run attribute '{key}'."),
+    };
+
+    private static void AddRunSortKeys(SqlBuilder sql, List<SearchSortKey> keys, OrderTerm term)
+    {
+        var alias = $"o{keys.Count}";
+        string? joinTable = term.Entity switch
+        {
+            FilterEntity.Metric => "latest_metrics",
+            FilterEntity.Param => "params",
+            FilterEntity.Tag => "run_tags",
+            _ => null,
+        };
+        if (joinTable is not null)
+        {
+            sql.Joins.Add($"LEFT JOIN {joinTable} {alias} ON {alias}.run_id = r.id AND {alias}.key = {sql.Param(term.Key)}");
+            // Runs without the key sort last in either direction, as in MLflow.
+            keys.Add(new SearchSortKey($"CASE WHEN {alias}.value IS NULL THEN 1 ELSE 0 END", SqlKind.Long, true));
+            keys.Add(term.Entity == FilterEntity.Metric
+                ? new SearchSortKey($"COALESCE({alias}.value, 0)", SqlKind.Double, term.Ascending)
+                : new SearchSortKey($"COALESCE({alias}.value, '')", SqlKind.Text, term.Ascending));
+            return;
+        }
+        var column = RunAttributeColumn(term.Key);
+        if (term.Key == "end_time")
+        {
+            keys.Add(new SearchSortKey("CASE WHEN r.end_time IS NULL THEN 1 ELSE 0 END", SqlKind.Long, true));
+            keys.Add(new SearchSortKey("COALESCE(r.end_time, 0)", SqlKind.Long, term.Ascending));
+            return;
+        }
+        keys.Add(new SearchSortKey(column, term.Key == "start_time" ? SqlKind.Long : SqlKind.Text, term.Ascending));
+    }
+
+    internal static string FormatId(long id) => id.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,20 @@
+using Sextant.Core.Storage;
+
+namespace Sextant.Core.Tracking;
+
+/// <summary>
+/// Experiments, runs and everything logged to them. Every method takes the caller's project and never
+/// reads or writes outside it; an id of another project is "not found".
+/// </summary>
+public sealed partial class TrackingService(SextantDatabase database, TrackingWriter writer, TrackingOptions options)
+{
+    internal const string Active = "active";
+    internal const string Deleted = "deleted";
+    internal const string RunNameTag = "mlflow.runName";
+
+    public TrackingOptions Options => options;
+
+    internal static string ExperimentArtifactLocation(long experimentId) => $"mlflow-artifacts:/{experimentId}";
+
+    internal static string RunArtifactUri(long experimentId, string runUuid) => $"mlflow-artifacts:/{experimentId}/{runUuid}/artifacts";
+}

@@ -1,0 +1,339 @@
+using System.Data.Common;
+using System.Threading.Channels;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using NpgsqlTypes;
+using Sextant.Core.Storage;
+
+namespace Sextant.Core.Tracking;
+
+/// <summary>
+/// The group-commit path for run logging: requests wait in a bounded queue, one writer commits many of
+/// them in one transaction, and each request is acknowledged only after that commit. A full queue is
+/// refused at once (503) instead of growing memory.
+/// </summary>
+public sealed class TrackingWriter : IAsyncDisposable
+{
+    private const int RowsPerStatement = 64;
+
+    private readonly SextantDatabase _database;
+    private readonly TrackingOptions _options;
+    private readonly Channel<TrackingWrite> _queue;
+    private readonly Task _loop;
+    private DbConnection? _sqliteConnection;
+    private SqliteCommand? _multiInsert;
+    private SqliteCommand? _singleInsert;
+    private SqliteCommand? _latestUpsert;
+
+    public TrackingWriter(SextantDatabase database, TrackingOptions options)
+    {
+        _database = database;
+        _options = options;
+        _queue = Channel.CreateBounded<TrackingWrite>(new BoundedChannelOptions(options.WriteQueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _loop = Task.Run(RunAsync);
+    }
+
+    internal async Task WriteAsync(TrackingWrite write, CancellationToken cancellationToken)
+    {
+        if (!_queue.Writer.TryWrite(write))
+        {
+            throw new SextantException(
+                ErrorCodes.TemporarilyUnavailable,
+                $"The write queue is full ({_options.WriteQueueCapacity} requests waiting); retry shortly.",
+                503);
+        }
+        // Not cancelled with the request: once queued, the write commits whether or not the client waits.
+        await write.Done.Task;
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<TrackingWrite>();
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            var points = 0;
+            while (points < _options.MaxPointsPerCommit && reader.TryRead(out var write))
+            {
+                batch.Add(write);
+                points += write.Metrics.Length;
+            }
+            Dictionary<TrackingWrite, SextantException> failures;
+            try
+            {
+                failures = await CommitAsync(batch);
+            }
+            catch (Exception e)
+            {
+                await ResetConnectionAsync();
+                foreach (var write in batch)
+                {
+                    write.Done.TrySetException(new SextantException(ErrorCodes.TemporarilyUnavailable, $"The write could not be committed: {e.Message}", 503));
+                }
+                continue;
+            }
+            foreach (var write in batch)
+            {
+                if (failures.TryGetValue(write, out var failure))
+                {
+                    write.Done.TrySetException(failure);
+                }
+                else
+                {
+                    write.Done.TrySetResult();
+                }
+            }
+        }
+    }
+
+    private async Task<Dictionary<TrackingWrite, SextantException>> CommitAsync(List<TrackingWrite> batch)
+    {
+        var failures = new Dictionary<TrackingWrite, SextantException>();
+        var connection = _database.Engine == DatabaseEngine.Sqlite
+            ? _sqliteConnection ??= await _database.OpenAsync()
+            : await _database.OpenAsync();
+        try
+        {
+            await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
+            foreach (var write in batch)
+            {
+                if (write.Params.Length == 0 && write.Tags.Length == 0)
+                {
+                    continue;
+                }
+                await transaction.SaveAsync("w");
+                var failure = await WriteParamsAndTagsAsync(connection, transaction, write);
+                if (failure is null)
+                {
+                    await transaction.ReleaseAsync("w");
+                }
+                else
+                {
+                    await transaction.RollbackAsync("w");
+                    failures[write] = failure;
+                }
+            }
+            var accepted = batch.Where(w => w.Metrics.Length > 0 && !failures.ContainsKey(w)).ToList();
+            if (accepted.Count > 0)
+            {
+                if (connection is NpgsqlConnection npgsql)
+                {
+                    await CopyMetricsAsync(npgsql, accepted);
+                    await UpsertLatestPostgresAsync(npgsql, transaction, Latest(accepted));
+                }
+                else
+                {
+                    InsertMetricsSqlite((SqliteConnection)connection, (SqliteTransaction)transaction, accepted);
+                    UpsertLatestSqlite((SqliteConnection)connection, (SqliteTransaction)transaction, Latest(accepted));
+                }
+            }
+            await transaction.CommitAsync();
+        }
+        finally
+        {
+            if (connection != _sqliteConnection)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+        return failures;
+    }
+
+    private static async Task<SextantException?> WriteParamsAndTagsAsync(DbConnection connection, DbTransaction transaction, TrackingWrite write)
+    {
+        foreach (var param in write.Params)
+        {
+            var inserted = await connection.ExecuteAsync(
+                "INSERT INTO params (run_id, key, value) VALUES (@run, @Key, @Value) ON CONFLICT (run_id, key) DO NOTHING",
+                new { run = write.RunId, param.Key, param.Value }, transaction);
+            if (inserted == 0)
+            {
+                var existing = await connection.QuerySingleAsync<string>(
+                    "SELECT value FROM params WHERE run_id = @run AND key = @Key", new { run = write.RunId, param.Key }, transaction);
+                if (existing != param.Value)
+                {
+                    return SextantException.Invalid("params",
+                        $"Changing param values is not allowed. Param with key='{param.Key}' was already logged with value='{existing}' for run ID='{write.RunUuid}'. Attempted logging new value '{param.Value}'.");
+                }
+            }
+        }
+        foreach (var tag in write.Tags)
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO run_tags (run_id, key, value) VALUES (@run, @Key, @Value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                new { run = write.RunId, tag.Key, tag.Value }, transaction);
+            if (tag.Key == TrackingService.RunNameTag)
+            {
+                await connection.ExecuteAsync("UPDATE runs SET name = @Value WHERE id = @run", new { run = write.RunId, tag.Value }, transaction);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The greatest (step, timestamp, value) point per run and key in this commit.</summary>
+    private static List<(long RunId, MetricPoint Point)> Latest(List<TrackingWrite> writes)
+    {
+        var latest = new Dictionary<(long, string), MetricPoint>();
+        foreach (var write in writes)
+        {
+            foreach (var point in write.Metrics)
+            {
+                if (!latest.TryGetValue((write.RunId, point.Key), out var current) || IsAfter(point, current))
+                {
+                    latest[(write.RunId, point.Key)] = point;
+                }
+            }
+        }
+        return latest.Select(kv => (kv.Key.Item1, kv.Value)).ToList();
+    }
+
+    private static bool IsAfter(MetricPoint a, MetricPoint b) =>
+        a.Step != b.Step ? a.Step > b.Step
+        : a.Timestamp != b.Timestamp ? a.Timestamp > b.Timestamp
+        : StoredValue(a.Value) > StoredValue(b.Value);
+
+    private static double StoredValue(double value) => double.IsNaN(value) ? 0 : value;
+
+    private void InsertMetricsSqlite(SqliteConnection connection, SqliteTransaction transaction, List<TrackingWrite> writes)
+    {
+        _multiInsert ??= CreateInsert(connection, RowsPerStatement);
+        _singleInsert ??= CreateInsert(connection, 1);
+        _multiInsert.Transaction = transaction;
+        _singleInsert.Transaction = transaction;
+        var row = 0;
+        foreach (var write in writes)
+        {
+            foreach (var point in write.Metrics)
+            {
+                if (row == RowsPerStatement)
+                {
+                    _multiInsert.ExecuteNonQuery();
+                    row = 0;
+                }
+                Bind(_multiInsert, row++, write.RunId, point);
+            }
+        }
+        // The last, partial group goes row by row through the single-row statement.
+        for (var i = 0; i < row; i++)
+        {
+            for (var p = 0; p < 6; p++)
+            {
+                _singleInsert.Parameters[p].Value = _multiInsert.Parameters[(i * 6) + p].Value;
+            }
+            _singleInsert.ExecuteNonQuery();
+        }
+    }
+
+    private static SqliteCommand CreateInsert(SqliteConnection connection, int rows)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) VALUES "
+            + string.Join(", ", Enumerable.Range(0, rows).Select(i => $"($r{i}, $k{i}, $v{i}, $n{i}, $s{i}, $t{i})"));
+        for (var i = 0; i < rows; i++)
+        {
+            command.Parameters.Add(new SqliteParameter($"$r{i}", SqliteType.Integer));
+            command.Parameters.Add(new SqliteParameter($"$k{i}", SqliteType.Text));
+            command.Parameters.Add(new SqliteParameter($"$v{i}", SqliteType.Real));
+            command.Parameters.Add(new SqliteParameter($"$n{i}", SqliteType.Integer));
+            command.Parameters.Add(new SqliteParameter($"$s{i}", SqliteType.Integer));
+            command.Parameters.Add(new SqliteParameter($"$t{i}", SqliteType.Integer));
+        }
+        return command;
+    }
+
+    private static void Bind(SqliteCommand command, int row, long runId, MetricPoint point)
+    {
+        var p = command.Parameters;
+        var offset = row * 6;
+        p[offset].Value = runId;
+        p[offset + 1].Value = point.Key;
+        p[offset + 2].Value = StoredValue(point.Value);
+        p[offset + 3].Value = double.IsNaN(point.Value) ? 1 : 0;
+        p[offset + 4].Value = point.Step;
+        p[offset + 5].Value = point.Timestamp;
+    }
+
+    private const string LatestUpsertTail = """
+        ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, step = excluded.step, timestamp = excluded.timestamp
+        WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
+        """;
+
+    private void UpsertLatestSqlite(SqliteConnection connection, SqliteTransaction transaction, List<(long RunId, MetricPoint Point)> latest)
+    {
+        if (_latestUpsert is null)
+        {
+            _latestUpsert = connection.CreateCommand();
+            _latestUpsert.CommandText = "INSERT INTO latest_metrics (run_id, key, value, is_nan, step, timestamp) VALUES ($r0, $k0, $v0, $n0, $s0, $t0) " + LatestUpsertTail;
+            foreach (var name in new[] { "$r0", "$k0", "$v0", "$n0", "$s0", "$t0" })
+            {
+                _latestUpsert.Parameters.Add(new SqliteParameter { ParameterName = name });
+            }
+        }
+        _latestUpsert.Transaction = transaction;
+        foreach (var (runId, point) in latest)
+        {
+            Bind(_latestUpsert, 0, runId, point);
+            _latestUpsert.ExecuteNonQuery();
+        }
+    }
+
+    private static async Task CopyMetricsAsync(NpgsqlConnection connection, List<TrackingWrite> writes)
+    {
+        await using var importer = await connection.BeginBinaryImportAsync(
+            "COPY metrics (run_id, key, value, is_nan, step, timestamp) FROM STDIN (FORMAT BINARY)");
+        foreach (var write in writes)
+        {
+            foreach (var point in write.Metrics)
+            {
+                await importer.StartRowAsync();
+                await importer.WriteAsync(write.RunId, NpgsqlDbType.Bigint);
+                await importer.WriteAsync(point.Key, NpgsqlDbType.Text);
+                await importer.WriteAsync(StoredValue(point.Value), NpgsqlDbType.Double);
+                await importer.WriteAsync((short)(double.IsNaN(point.Value) ? 1 : 0), NpgsqlDbType.Smallint);
+                await importer.WriteAsync(point.Step, NpgsqlDbType.Bigint);
+                await importer.WriteAsync(point.Timestamp, NpgsqlDbType.Bigint);
+            }
+        }
+        await importer.CompleteAsync();
+    }
+
+    private static async Task UpsertLatestPostgresAsync(NpgsqlConnection connection, DbTransaction transaction, List<(long RunId, MetricPoint Point)> latest)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            INSERT INTO latest_metrics (run_id, key, value, is_nan, step, timestamp)
+            SELECT * FROM unnest(@r, @k, @v, @n, @s, @t)
+            """ + "\n" + LatestUpsertTail,
+            connection, (NpgsqlTransaction)transaction);
+        command.Parameters.AddWithValue("r", latest.Select(l => l.RunId).ToArray());
+        command.Parameters.AddWithValue("k", latest.Select(l => l.Point.Key).ToArray());
+        command.Parameters.AddWithValue("v", latest.Select(l => StoredValue(l.Point.Value)).ToArray());
+        command.Parameters.AddWithValue("n", latest.Select(l => (short)(double.IsNaN(l.Point.Value) ? 1 : 0)).ToArray());
+        command.Parameters.AddWithValue("s", latest.Select(l => l.Point.Step).ToArray());
+        command.Parameters.AddWithValue("t", latest.Select(l => l.Point.Timestamp).ToArray());
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task ResetConnectionAsync()
+    {
+        _multiInsert = _singleInsert = _latestUpsert = null;
+        if (_sqliteConnection is not null)
+        {
+            await _sqliteConnection.DisposeAsync();
+            _sqliteConnection = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop;
+        await ResetConnectionAsync();
+    }
+}
