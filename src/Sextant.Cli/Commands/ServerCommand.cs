@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Sextant.Core;
+using Sextant.Server;
+
+namespace Sextant.Cli.Commands;
+
+/// <summary>`sextant server`: runs the server in this process until Ctrl+C.</summary>
+internal static class ServerCommand
+{
+    public static Command Build()
+    {
+        var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 5000 };
+        var data = new Option<string>("--data") { Description = "Data directory (SQLite file and blob store)", DefaultValueFactory = _ => "./sextant-data" };
+        var db = new Option<string?>("--db") { Description = "Database URI: sqlite:///path.db or postgresql://user@host:port/db" };
+        var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Allow unauthenticated access on a non-loopback address" };
+        var command = new Command("server", "Run the Sextant server") { host, port, data, db, allowAnonymous };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new SextantServerOptions
+            {
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                DataDirectory = parse.GetValue(data)!,
+                DatabaseUri = parse.GetValue(db) ?? Environment.GetEnvironmentVariable("SEXTANT_DB"),
+                AllowAnonymous = parse.GetValue(allowAnonymous),
+                ConsoleLogging = true,
+            };
+            try
+            {
+                await using var server = await SextantServer.StartAsync(options, cancellationToken);
+                Console.WriteLine($"Sextant listening on {server.Address} (database {server.Database.Display}, data {Path.GetFullPath(options.DataDirectory)})");
+                await server.WaitForShutdownAsync(cancellationToken);
+                return 0;
+            }
+            catch (Exception e) when (e is SextantException or FormatException or IOException or System.Net.Sockets.SocketException)
+            {
+                Console.Error.WriteLine($"sextant server: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,3 @@
+using Sextant.Cli;
+
+return await SextantCli.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,15 @@
+using System.CommandLine;
+using Sextant.Cli.Commands;
+
+namespace Sextant.Cli;
+
+/// <summary>The `sextant` command: the server and one verb per capability.</summary>
+internal static class SextantCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Sextant: one platform for the whole life of ML and LLM models.");
+        root.Subcommands.Add(ServerCommand.Build());
+        return root;
+    }
+}

@@ -1,0 +1,73 @@
+using System.Security.Cryptography;
+
+namespace Sextant.Core.Artifacts;
+
+/// <summary>
+/// Blobs as files under <c>root/sha256/ab/cd/abcd...</c>. A blob is written to a temporary file while
+/// hashing, flushed to disk, then renamed into place, so a crash never leaves a partial blob at an address.
+/// </summary>
+public sealed class LocalBlobStore : IBlobStore
+{
+    private const int BufferSize = 128 * 1024;
+    private readonly string _root;
+    private readonly string _temp;
+
+    public LocalBlobStore(string root)
+    {
+        _root = Path.Combine(Path.GetFullPath(root), "sha256");
+        _temp = Path.Combine(Path.GetFullPath(root), "tmp");
+        Directory.CreateDirectory(_root);
+        Directory.CreateDirectory(_temp);
+    }
+
+    public async Task<BlobInfo> PutAsync(Stream content, CancellationToken cancellationToken = default)
+    {
+        var tempPath = Path.Combine(_temp, Guid.NewGuid().ToString("N"));
+        try
+        {
+            string sha;
+            long size = 0;
+            await using (var file = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var buffer = new byte[BufferSize];
+                int read;
+                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    size += read;
+                }
+                await file.FlushAsync(cancellationToken);
+                file.Flush(flushToDisk: true);
+                sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+            }
+            var target = PathOf(sha);
+            if (File.Exists(target))
+            {
+                File.Delete(tempPath);
+            }
+            else
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Move(tempPath, target, overwrite: true);
+            }
+            return new BlobInfo(sha, size);
+        }
+        catch
+        {
+            File.Delete(tempPath);
+            throw;
+        }
+    }
+
+    public Stream? OpenRead(string sha256)
+    {
+        var path = PathOf(sha256);
+        return File.Exists(path)
+            ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan)
+            : null;
+    }
+
+    private string PathOf(string sha256) => Path.Combine(_root, sha256[..2], sha256[2..4], sha256);
+}

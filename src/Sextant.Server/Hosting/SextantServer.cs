@@ -1,0 +1,138 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using Sextant.Contracts;
+using Sextant.Core;
+using Sextant.Core.Artifacts;
+using Sextant.Core.Projects;
+using Sextant.Core.Storage;
+using Sextant.Core.Tracking;
+using Sextant.Server.Artifacts;
+using Sextant.Server.Http;
+using Sextant.Server.Projects;
+using Sextant.Server.Tracking;
+
+namespace Sextant.Server;
+
+/// <summary>
+/// The Sextant server as a library: the CLI and the tests start it in-process with
+/// <see cref="StartAsync"/> and stop it by disposing it.
+/// </summary>
+public sealed class SextantServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private SextantServer(WebApplication app, Uri address, DatabaseUri database)
+    {
+        _app = app;
+        Address = address;
+        Database = database;
+    }
+
+    /// <summary>The base address the server listens on, e.g. http://127.0.0.1:5000/.</summary>
+    public Uri Address { get; }
+
+    public DatabaseUri Database { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<SextantServer> StartAsync(SextantServerOptions options, CancellationToken cancellationToken = default)
+    {
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(dataDirectory);
+        var databaseUri = options.DatabaseUri is { Length: > 0 } uri
+            ? DatabaseUri.Parse(uri)
+            : DatabaseUri.Sqlite(Path.Combine(dataDirectory, "sextant.db"));
+        var loopback = IsLoopback(options.Host);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        if (options.ConsoleLogging)
+        {
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        }
+        builder.WebHost.UseKestrel(kestrel =>
+        {
+            // Artifact uploads stream without a size limit; JSON bodies have their own limit (JsonBody).
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.AddServerHeader = false;
+            if (options.Host is "localhost")
+            {
+                kestrel.ListenLocalhost(options.Port);
+            }
+            else
+            {
+                kestrel.Listen(IPAddress.Parse(options.Host), options.Port);
+            }
+        });
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddSingleton(options.Tracking);
+        builder.Services.AddSingleton(new SextantDatabase(databaseUri));
+        builder.Services.AddSingleton<ProjectService>();
+        builder.Services.AddSingleton<TrackingWriter>();
+        builder.Services.AddSingleton<TrackingService>();
+        builder.Services.AddSingleton<IBlobStore>(new LocalBlobStore(Path.Combine(dataDirectory, "blobs")));
+        builder.Services.AddSingleton<ArtifactService>();
+        builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, SextantJsonContext.Default));
+        builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Sextant API";
+            document.Info.Description = "Native /api/v1 routes and MLflow-compatible /api/2.0/mlflow routes.";
+            return Task.CompletedTask;
+        }));
+
+        var app = builder.Build();
+        var database = app.Services.GetRequiredService<SextantDatabase>();
+        await database.MigrateAsync(cancellationToken);
+        var projects = app.Services.GetRequiredService<ProjectService>();
+        await projects.EnsureDefaultProjectAsync(cancellationToken);
+        if (!loopback && !options.AllowAnonymous && !await projects.AnyKeyAsync(cancellationToken))
+        {
+            await app.DisposeAsync();
+            throw new SextantException(ErrorCodes.PermissionDenied,
+                $"Refusing to listen on {options.Host} without authentication: no API key exists. Create one with 'sextant keys create --data {options.DataDirectory} --name admin --role admin', or pass --allow-anonymous.",
+                403);
+        }
+
+        app.UseMiddleware<ErrorHandlingMiddleware>();
+        app.UseMiddleware<CallerMiddleware>();
+        app.MapGet("/healthz", () => ApiResults.Empty()).Describe("Health", "The process is up", "Health").ExcludeFromDescription();
+        app.MapGet("/readyz", async (SextantDatabase db, CancellationToken ct) =>
+            {
+                await using var connection = await db.OpenAsync(ct);
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT 1";
+                await command.ExecuteScalarAsync(ct);
+                return ApiResults.Empty();
+            })
+            .Describe("Ready", "The server can reach its database", "Health");
+        app.MapOpenApi("/openapi/v1.json");
+        app.MapProjectEndpoints();
+        app.MapTrackingEndpoints();
+        app.MapMlflowTrackingEndpoints();
+        app.MapArtifactEndpoints();
+        app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
+                $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))
+            .ExcludeFromDescription();
+
+        await app.StartAsync(cancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new SextantServer(app, new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/"), databaseUri);
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        // Drain the write queue before the database goes away.
+        await _app.Services.GetRequiredService<TrackingWriter>().DisposeAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static bool IsLoopback(string host) =>
+        host is "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
+}

@@ -1,0 +1,29 @@
+using Sextant.Core.Tracking;
+
+namespace Sextant.Server;
+
+/// <summary>How a Sextant server is started: address, storage, access and limits.</summary>
+public sealed class SextantServerOptions
+{
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>The TCP port; 0 picks a free one (tests).</summary>
+    public int Port { get; set; } = 5000;
+
+    /// <summary>Holds the SQLite file (sextant.db) and the blob store (blobs/).</summary>
+    public string DataDirectory { get; set; } = "./sextant-data";
+
+    /// <summary>sqlite:///path or postgresql://...; null means the SQLite file in the data directory.</summary>
+    public string? DatabaseUri { get; set; }
+
+    /// <summary>Allow unauthenticated callers (as admin of the default project) on a non-loopback address.</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>The largest JSON request body accepted (MLflow's limit is 1 MB).</summary>
+    public int MaxJsonBodyBytes { get; set; } = 1024 * 1024;
+
+    public TrackingOptions Tracking { get; set; } = new();
+
+    /// <summary>Log requests and server events to the console.</summary>
+    public bool ConsoleLogging { get; set; }
+}

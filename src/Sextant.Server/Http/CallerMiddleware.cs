@@ -1,0 +1,77 @@
+using System.Text;
+using Sextant.Core;
+using Sextant.Core.Projects;
+
+namespace Sextant.Server.Http;
+
+/// <summary>
+/// Resolves the caller of each API request from <c>Authorization: Bearer &lt;key&gt;</c> or HTTP Basic
+/// (the key as password, as MLflow clients send it), or the anonymous local admin when allowed.
+/// A server admin may act in another project with the <c>X-Sextant-Project</c> header.
+/// </summary>
+internal sealed class CallerMiddleware(RequestDelegate next, ProjectService projects, AccessPolicy policy)
+{
+    private const string ProjectHeader = "X-Sextant-Project";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var path = context.Request.Path;
+        if (!path.StartsWithSegments("/api") && !path.StartsWithSegments("/ajax-api"))
+        {
+            await next(context);
+            return;
+        }
+        var caller = await ResolveAsync(context);
+        var project = context.Request.Headers[ProjectHeader].ToString();
+        if (project.Length > 0 && project != caller.ProjectName)
+        {
+            if (!caller.IsServerAdmin)
+            {
+                throw new SextantException(ErrorCodes.PermissionDenied, $"This key belongs to project '{caller.ProjectName}' and cannot act in project '{project}'.", 403, ProjectHeader);
+            }
+            var (id, name) = await projects.GetAsync(project, context.RequestAborted);
+            caller = caller.InProject(id, name);
+        }
+        context.Items[typeof(Caller)] = caller;
+        await next(context);
+    }
+
+    private async Task<Caller> ResolveAsync(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        if (header.Length == 0)
+        {
+            return policy.AnonymousAllowed
+                ? new Caller(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true)
+                : throw new SextantException(ErrorCodes.Unauthenticated, "Authentication required: send 'Authorization: Bearer <API key>'.", 401);
+        }
+        var secret = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim()
+            : header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) ? BasicPassword(header["Basic ".Length..].Trim())
+            : throw new SextantException(ErrorCodes.Unauthenticated, "Unsupported Authorization scheme: use Bearer <API key> or Basic with the key as password.", 401);
+        return await projects.AuthenticateAsync(secret, context.RequestAborted)
+            ?? throw new SextantException(ErrorCodes.Unauthenticated, "The API key is unknown or has been revoked.", 401);
+    }
+
+    private static string BasicPassword(string encoded)
+    {
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(encoded));
+            var colon = decoded.IndexOf(':', StringComparison.Ordinal);
+            return colon < 0 ? decoded : decoded[(colon + 1)..];
+        }
+        catch (FormatException)
+        {
+            throw new SextantException(ErrorCodes.Unauthenticated, "Malformed Basic credentials: expected base64 of user:password.", 401);
+        }
+    }
+}
+
+/// <summary>Whether unauthenticated callers are let in (loopback binding, or --allow-anonymous).</summary>
+internal sealed record AccessPolicy(bool AnonymousAllowed);
+
+internal static class HttpContextCallerExtensions
+{
+    public static Caller Caller(this HttpContext context) =>
+        context.Items[typeof(Caller)] as Caller ?? throw new InvalidOperationException("CallerMiddleware did not run for this route.");
+}

@@ -1,0 +1,39 @@
+using System.Globalization;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.Extensions.Options;
+using Sextant.Core;
+using Sextant.Core.Projects;
+
+namespace Sextant.Server.Http;
+
+/// <summary>Small helpers that keep endpoint files to one line of mapping per route.</summary>
+internal static class EndpointHelpers
+{
+    /// <summary>Maps a POST whose JSON body is read with the size limit and handed to <paramref name="handler"/> with the caller.</summary>
+    public static RouteHandlerBuilder MapJsonPost<TRequest>(
+        this IEndpointRouteBuilder routes, string pattern, JsonTypeInfo<TRequest> typeInfo, Func<HttpContext, Caller, TRequest, Task<IResult>> handler)
+        where TRequest : class =>
+        routes.MapPost(pattern, async (HttpContext context, IOptions<SextantServerOptions> options) =>
+            {
+                var body = await JsonBody.ReadAsync(context, typeInfo, options.Value.MaxJsonBodyBytes);
+                return await handler(context, context.Caller(), body);
+            });
+
+    public static RouteHandlerBuilder Describe(this RouteHandlerBuilder builder, string name, string summary, string tag) =>
+        builder.WithName(name).WithSummary(summary).WithTags(tag);
+
+    public static string? Query(this HttpContext context, string name) =>
+        context.Request.Query.TryGetValue(name, out var value) ? value.ToString() : null;
+
+    public static long? QueryLong(this HttpContext context, string name)
+    {
+        var text = context.Query(name);
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+        return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw SextantException.Invalid(name, $"'{name}' must be an integer; got '{text}'.");
+    }
+}
