@@ -1,0 +1,101 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sextant.Server;
+
+namespace Sextant.Server.Tests;
+
+/// <summary>A real Sextant server on 127.0.0.1 with a temporary data folder, and JSON helpers over HTTP.</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    private readonly Action<SextantServerOptions>? _configure;
+
+    public ServerFixture() : this(null)
+    {
+    }
+
+    internal ServerFixture(Action<SextantServerOptions>? configure) => _configure = configure;
+
+    public SextantServer Server { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "sextant-server-" + Guid.NewGuid().ToString("N")[..10]);
+
+    public async Task InitializeAsync()
+    {
+        var options = new SextantServerOptions { Port = 0, DataDirectory = DataDirectory };
+        _configure?.Invoke(options);
+        Server = await SextantServer.StartAsync(options);
+        Http = new HttpClient { BaseAddress = Server.Address };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.DisposeAsync();
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>One HTTP answer: status, headers and the body parsed as JSON (null when it is not JSON).</summary>
+public sealed record ApiAnswer(int Status, JsonNode? Json, string Body, HttpResponseMessage Response)
+{
+    public string? ErrorCode => Json?["error_code"]?.GetValue<string>();
+    public string? Message => Json?["message"]?.GetValue<string>();
+    public string? Field => Json?["field"]?.GetValue<string>();
+}
+
+public static class HttpJson
+{
+    public static async Task<ApiAnswer> SendAsync(this HttpClient http, HttpMethod method, string path, string? body = null, string? key = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        }
+        if (key is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+        var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        JsonNode? json = null;
+        try
+        {
+            json = text.Length > 0 ? JsonNode.Parse(text) : null;
+        }
+        catch (JsonException)
+        {
+        }
+        return new ApiAnswer((int)response.StatusCode, json, text, response);
+    }
+
+    public static Task<ApiAnswer> PostAsync(this HttpClient http, string path, object body, string? key = null) =>
+        http.SendAsync(HttpMethod.Post, path, body as string ?? JsonSerializer.Serialize(body), key);
+
+    public static Task<ApiAnswer> GetJsonAsync(this HttpClient http, string path, string? key = null) =>
+        http.SendAsync(HttpMethod.Get, path, null, key);
+
+    public static async Task<string> CreateExperimentAsync(this HttpClient http, string name, string? key = null)
+    {
+        var answer = await http.PostAsync("/api/2.0/mlflow/experiments/create", new { name }, key);
+        Assert.Equal(200, answer.Status);
+        return answer.Json!["experiment_id"]!.GetValue<string>();
+    }
+
+    public static async Task<string> CreateRunAsync(this HttpClient http, string experimentId, string? key = null)
+    {
+        var answer = await http.PostAsync("/api/2.0/mlflow/runs/create", new { experiment_id = experimentId, start_time = 1 }, key);
+        Assert.Equal(200, answer.Status);
+        return answer.Json!["run"]!["info"]!["run_id"]!.GetValue<string>();
+    }
+}

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sextant.Server.Tests.Tracking;
+
+/// <summary>Everything the server acknowledged survives kill -9 of the server process.</summary>
+public sealed class CrashDurabilityTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "sextant-crash-" + Guid.NewGuid().ToString("N")[..8]);
+
+    [Fact]
+    public async Task Acknowledged_metrics_params_and_artifacts_survive_kill_9()
+    {
+        var port = FreePort();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(30) };
+        var server = StartServer(port);
+        string run;
+        var acknowledged = 0;
+        try
+        {
+            await WaitReadyAsync(http);
+            var experiment = await http.CreateExperimentAsync("crash");
+            run = await http.CreateRunAsync(experiment);
+            await http.PostAsync("/api/2.0/mlflow/runs/log-parameter", new { run_id = run, key = "seed", value = "7" });
+            await http.PutAsync($"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/notes.txt", new StringContent("kept"));
+
+            // Log concurrently and kill the server while requests are in flight.
+            using var stop = new CancellationTokenSource();
+            var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+            {
+                for (var batch = 0; !stop.IsCancellationRequested; batch++)
+                {
+                    var metrics = Enumerable.Range(0, 100).Select(i => new { key = $"w{w}", value = (double)i, timestamp = 1L, step = (long)((batch * 100) + i) }).ToArray();
+                    try
+                    {
+                        var answer = await http.PostAsync("/api/2.0/mlflow/runs/log-batch", new { run_id = run, metrics });
+                        if (answer.Status == 200)
+                        {
+                            Interlocked.Add(ref acknowledged, metrics.Length);
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return;
+                    }
+                }
+            })).ToArray();
+            await Task.Delay(1500);
+            server.Kill(entireProcessTree: true);
+            await server.WaitForExitAsync();
+            await stop.CancelAsync();
+            await Task.WhenAll(writers);
+        }
+        finally
+        {
+            if (!server.HasExited)
+            {
+                server.Kill(entireProcessTree: true);
+            }
+        }
+        Assert.True(acknowledged > 0);
+
+        var restarted = StartServer(port);
+        try
+        {
+            await WaitReadyAsync(http);
+            var stored = 0;
+            for (var w = 0; w < 4; w++)
+            {
+                var history = await http.GetJsonAsync($"/api/2.0/mlflow/metrics/get-history?run_id={run}&metric_key=w{w}");
+                stored += history.Json!["metrics"]?.AsArray().Count ?? 0;
+            }
+            // In-flight requests may have committed without their answer arriving: at least what was acknowledged.
+            Assert.True(stored >= acknowledged, $"stored {stored} < acknowledged {acknowledged}");
+            var runJson = await http.GetJsonAsync($"/api/2.0/mlflow/runs/get?run_id={run}");
+            Assert.Equal("7", runJson.Json!["run"]!["data"]!["params"]![0]!["value"]!.GetValue<string>());
+            var experiment = runJson.Json!["run"]!["info"]!["experiment_id"]!.GetValue<string>();
+            Assert.Equal("kept", await http.GetStringAsync($"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/notes.txt"));
+        }
+        finally
+        {
+            restarted.Kill(entireProcessTree: true);
+            await restarted.WaitForExitAsync();
+        }
+    }
+
+    private Process StartServer(int port)
+    {
+        var cli = Path.Combine(AppContext.BaseDirectory, "sextant.dll");
+        var start = new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data \"{_data}\"")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
