@@ -1,0 +1,19 @@
+using Sextant.Bench;
+
+// Load drivers for the HTTP targets of bench/RESULTS.md. Usage:
+//   dotnet run -c Release --project bench/Sextant.Bench -- ingest [sqlite|postgres] [seconds]
+//   dotnet run -c Release --project bench/Sextant.Bench -- search [runs]
+//   dotnet run -c Release --project bench/Sextant.Bench -- startup <path to sextant.dll>
+return args.FirstOrDefault() switch
+{
+    "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "search" => await SearchBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "startup" => await StartupBenchmark.RunAsync(args.Skip(1).ToArray()),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Sextant.Bench ingest [sqlite|postgres] [seconds] | search [runs] | startup <sextant.dll>");
+    return 2;
+}
