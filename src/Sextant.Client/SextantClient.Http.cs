@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Sextant.Contracts;
+
+namespace Sextant.Client;
+
+// The HTTP plumbing every typed call goes through: URIs, auth, timeouts and error bodies.
+public sealed partial class SextantClient
+{
+    internal async Task<TResponse> SendJsonAsync<TResponse>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(RequestTimeout);
+        using var request = CreateRequest(method, path, content);
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token);
+            await EnsureSuccessAsync(response, timeout.Token);
+            return await response.Content.ReadFromJsonAsync(responseType, timeout.Token)
+                ?? throw new SextantApiException(response.StatusCode, "INVALID_RESPONSE", $"The server answered {method} {request.RequestUri} with an empty JSON body.");
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{method} {request.RequestUri} did not complete within {RequestTimeout.TotalSeconds:0} s.");
+        }
+    }
+
+    internal Task<TResponse> PostJsonAsync<TRequest, TResponse>(string path, TRequest body, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken) =>
+        SendJsonAsync(HttpMethod.Post, path, JsonContent.Create(body, requestType), responseType, cancellationToken);
+
+    internal Task<TResponse> GetJsonAsync<TResponse>(string path, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken) =>
+        SendJsonAsync(HttpMethod.Get, path, null, responseType, cancellationToken);
+
+    /// <summary>Sends a request whose body is streamed (artifacts); no timeout beyond the caller's token.</summary>
+    internal async Task<HttpResponseMessage> SendStreamingAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        using var request = CreateRequest(method, path, content);
+        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        try
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+            return response;
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    private HttpRequestMessage CreateRequest(HttpMethod method, string path, HttpContent? content)
+    {
+        var request = new HttpRequestMessage(method, new Uri(BaseAddress, path)) { Content = content };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (_apiKey is not null)
+        {
+            // Per request rather than DefaultRequestHeaders: the HttpClient may be shared with other code.
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
+        }
+        return request;
+    }
+
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        ErrorResponse? error = null;
+        try
+        {
+            error = body.Length > 0 ? JsonSerializer.Deserialize(body, SextantJsonContext.Default.ErrorResponse) : null;
+        }
+        catch (JsonException)
+        {
+            // Not a Sextant error body (a proxy's HTML page, say): described below from the status line.
+        }
+        if (error is { ErrorCode.Length: > 0, Message: not null })
+        {
+            throw new SextantApiException(response.StatusCode, error.ErrorCode, error.Message, error.Field);
+        }
+        var snippet = body.Length > 200 ? body[..200] + "..." : body;
+        throw new SextantApiException(response.StatusCode, $"HTTP_{(int)response.StatusCode}",
+            $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} failed with HTTP {(int)response.StatusCode} {response.ReasonPhrase}{(snippet.Length > 0 ? ": " + snippet : "")}");
+    }
+
+    /// <summary>Escapes one path segment (an id or name).</summary>
+    private static string Segment(string value) => Uri.EscapeDataString(value);
+
+    /// <summary>Escapes each segment of an artifact path, keeping its slashes.</summary>
+    private static string ArtifactSegments(string path) =>
+        string.Join('/', path.Trim('/').Split('/').Select(Uri.EscapeDataString));
+
+    /// <summary>Builds "?a=1&amp;b=2" from the parameters that have a value; a name may repeat (order_by).</summary>
+    private static string Query(params IEnumerable<(string Name, string? Value)> parameters)
+    {
+        var query = new StringBuilder();
+        foreach (var (name, value) in parameters)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                query.Append(query.Length == 0 ? '?' : '&').Append(name).Append('=').Append(Uri.EscapeDataString(value));
+            }
+        }
+        return query.ToString();
+    }
+
+    internal static bool IsNotFound(SextantApiException e) =>
+        e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode == SextantErrorCodes.ResourceDoesNotExist;
+}

@@ -1,0 +1,241 @@
+using System.Security.Cryptography;
+using Sextant.Contracts;
+
+namespace Sextant.Client.Tests;
+
+public sealed class SextantRunTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task Disposing_a_run_sends_everything_logged_from_many_threads_and_ends_it_FINISHED()
+    {
+        using var client = fixture.CreateClient();
+        string runId;
+        await using (var run = await client.StartRunAsync("run-everything", "all-in"))
+        {
+            runId = run.RunId;
+            // 150 params and tags: more than the 100 a single request may carry.
+            for (var i = 0; i < 150; i++)
+            {
+                run.LogParam($"p{i:000}", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                run.SetTag($"t{i:000}", "x");
+            }
+            Parallel.For(0, 2500, new ParallelOptions { MaxDegreeOfParallelism = 4 }, step => run.LogMetric("loss", 1.0 / (step + 1), step));
+        }
+
+        var stored = await client.GetRunAsync(runId);
+        var firstPage = await client.GetMetricHistoryAsync(runId, "loss", maxResults: 1000);
+        var history = await client.GetFullMetricHistoryAsync(runId, "loss", pageSize: 1000).ToListAsync();
+
+        Assert.Equal("FINISHED", stored.Info.Status);
+        Assert.NotNull(stored.Info.EndTime);
+        Assert.Equal(150, stored.Data.Params.Count);
+        Assert.Equal(150, stored.Data.Tags.Count(t => t.Key.StartsWith('t')));
+        Assert.NotNull(firstPage.NextPageToken);
+        Assert.Equal(2500, history.Count);
+        Assert.Equal(Enumerable.Range(0, 2500).Select(i => (long)i), history.Select(m => m.Step));
+    }
+
+    [Fact]
+    public async Task StartRunAsync_creates_a_missing_experiment_and_reuses_an_existing_one()
+    {
+        using var client = fixture.CreateClient();
+
+        string first, second;
+        await using (var run = await client.StartRunAsync("run-reuse"))
+        {
+            first = run.ExperimentId;
+        }
+        await using (var run = await client.StartRunAsync("run-reuse"))
+        {
+            second = run.ExperimentId;
+        }
+
+        Assert.Equal(first, second);
+        Assert.Equal("run-reuse", (await client.GetExperimentAsync(first)).Name);
+    }
+
+    [Fact]
+    public async Task Logged_values_are_sent_in_the_background_without_a_flush()
+    {
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-background", options: new SextantRunOptions { FlushInterval = TimeSpan.FromMilliseconds(50) });
+
+        run.LogMetric("acc", 0.75);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        Run stored;
+        do
+        {
+            await Task.Delay(50);
+            stored = await client.GetRunAsync(run.RunId);
+        }
+        while (stored.Data.Metrics.Count == 0 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(0.75, Assert.Single(stored.Data.Metrics).Value);
+    }
+
+    [Fact]
+    public async Task A_run_disposed_while_an_exception_escapes_ends_FAILED()
+    {
+        using var client = fixture.CreateClient();
+        string? runId = null;
+
+        async Task TrainAsync()
+        {
+            await using var run = await client.StartRunAsync("run-failures", "crashes");
+            runId = run.RunId;
+            run.LogMetric("loss", 1.0);
+            await Task.Yield();
+            throw new InvalidOperationException("diverged");
+        }
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(TrainAsync);
+        var stored = await client.GetRunAsync(runId!);
+
+        Assert.Equal("diverged", error.Message);
+        Assert.Equal("FAILED", stored.Info.Status);
+        Assert.Single(stored.Data.Metrics);
+    }
+
+    [Fact]
+    public async Task An_exception_handled_before_the_last_log_call_leaves_the_run_FINISHED()
+    {
+        using var client = fixture.CreateClient();
+        string runId;
+
+        await using (var run = await client.StartRunAsync("run-failures", "recovers"))
+        {
+            runId = run.RunId;
+            try
+            {
+                await Task.Yield();
+                throw new TimeoutException("retry me");
+            }
+            catch (TimeoutException)
+            {
+                run.SetTag("retried", "true");
+            }
+        }
+
+        Assert.Equal("FINISHED", (await client.GetRunAsync(runId)).Info.Status);
+    }
+
+    [Fact]
+    public async Task Fail_ends_the_run_FAILED_without_an_exception()
+    {
+        using var client = fixture.CreateClient();
+        string runId;
+
+        await using (var run = await client.StartRunAsync("run-failures", "gave-up"))
+        {
+            runId = run.RunId;
+            run.Fail();
+        }
+
+        Assert.Equal("FAILED", (await client.GetRunAsync(runId)).Info.Status);
+    }
+
+    [Fact]
+    public async Task A_batch_the_server_rejects_is_thrown_from_the_next_FlushAsync_once()
+    {
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-rejected");
+        run.LogParam("lr", "0.1");
+        await run.FlushAsync();
+
+        run.LogParam("lr", "0.2");
+        var error = await Assert.ThrowsAsync<SextantApiException>(() => run.FlushAsync());
+        run.LogMetric("after", 1);
+        await run.FlushAsync();
+
+        Assert.Equal(SextantErrorCodes.InvalidParameterValue, error.ErrorCode);
+        Assert.Equal("params", error.Field);
+        Assert.Contains("after", (await client.GetRunAsync(run.RunId)).Data.Metrics.Select(m => m.Key));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_throws_a_send_failure_that_no_flush_reported_and_still_ends_the_run()
+    {
+        using var client = fixture.CreateClient();
+        var run = await client.StartRunAsync("run-rejected");
+        run.LogParam("lr", "0.1");
+        await run.FlushAsync();
+        run.LogParam("lr", "0.3");
+
+        var error = await Assert.ThrowsAsync<SextantApiException>(() => run.DisposeAsync().AsTask());
+
+        Assert.Equal("params", error.Field);
+        Assert.Equal("FINISHED", (await client.GetRunAsync(run.RunId)).Info.Status);
+    }
+
+    [Fact]
+    public async Task Logging_after_dispose_throws_ObjectDisposedException()
+    {
+        using var client = fixture.CreateClient();
+        var run = await client.StartRunAsync("run-disposed");
+        await run.DisposeAsync();
+
+        Assert.Throws<ObjectDisposedException>(() => run.LogMetric("late", 1));
+    }
+
+    [Fact]
+    public async Task Artifacts_from_a_file_a_folder_and_a_stream_are_listed_and_download_byte_identical()
+    {
+        using var client = fixture.CreateClient();
+        var folder = Directory.CreateTempSubdirectory("sextant-artifacts-");
+        var model = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17);
+        var blob = RandomNumberGenerator.GetBytes(100_000);
+        await File.WriteAllBytesAsync(Path.Combine(folder.FullName, "model.bin"), model);
+        Directory.CreateDirectory(Path.Combine(folder.FullName, "plots", "2d"));
+        await File.WriteAllTextAsync(Path.Combine(folder.FullName, "plots", "2d", "loss.svg"), "<svg/>");
+        string runId;
+        try
+        {
+            await using var run = await client.StartRunAsync("run-artifacts");
+            runId = run.RunId;
+            await run.LogArtifactAsync(Path.Combine(folder.FullName, "model.bin"));
+            await run.LogArtifactAsync(Path.Combine(folder.FullName, "plots"), "figures");
+            await run.LogArtifactAsync(new MemoryStream(blob), "data/blob.bin");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+
+        var root = await client.ListArtifactsAsync(runId);
+        var data = await client.ListArtifactsAsync(runId, "data");
+        var figures = await client.ListArtifactsAsync(runId, "figures/2d");
+        var downloadedModel = new MemoryStream();
+        var modelBytes = await client.DownloadArtifactAsync(runId, "model.bin", downloadedModel);
+        var downloadedBlob = new MemoryStream();
+        await client.DownloadArtifactAsync(runId, "data/blob.bin", downloadedBlob);
+
+        Assert.Contains(root.Files, f => f is { Path: "model.bin", IsDir: false } && f.FileSize == model.Length);
+        Assert.Contains(root.Files, f => f is { Path: "data", IsDir: true });
+        Assert.Equal(["data/blob.bin"], data.Files.Select(f => f.Path));
+        Assert.Equal(["figures/2d/loss.svg"], figures.Files.Select(f => f.Path));
+        Assert.Equal(model.Length, modelBytes);
+        Assert.Equal(model, downloadedModel.ToArray());
+        Assert.Equal(blob, downloadedBlob.ToArray());
+    }
+
+    [Fact]
+    public async Task Downloading_a_missing_artifact_is_a_404_SextantApiException()
+    {
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-artifacts");
+
+        var error = await Assert.ThrowsAsync<SextantApiException>(() => client.DownloadArtifactAsync(run.RunId, "nothing/here.txt", Stream.Null));
+
+        Assert.Equal(SextantErrorCodes.ResourceDoesNotExist, error.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Run_options_below_one_are_rejected_before_anything_is_created()
+    {
+        using var client = fixture.CreateClient();
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.StartRunAsync("run-options", options: new SextantRunOptions { MaxMetricsPerBatch = 0 }));
+
+        Assert.Null(await client.GetExperimentByNameAsync("run-options"));
+    }
+}
