@@ -15,16 +15,12 @@ namespace Sextant.Core.Tracking;
 /// </summary>
 public sealed class TrackingWriter : IAsyncDisposable
 {
-    private const int RowsPerStatement = 64;
-
     private readonly SextantDatabase _database;
     private readonly TrackingOptions _options;
     private readonly Channel<TrackingWrite> _queue;
     private readonly Task _loop;
     private DbConnection? _sqliteConnection;
-    private SqliteCommand? _multiInsert;
-    private SqliteCommand? _singleInsert;
-    private SqliteCommand? _latestUpsert;
+    private SqliteMetricStatements? _statements;
 
     public TrackingWriter(SextantDatabase database, TrackingOptions options)
     {
@@ -129,8 +125,7 @@ public sealed class TrackingWriter : IAsyncDisposable
                 }
                 else
                 {
-                    InsertMetricsSqlite((SqliteConnection)connection, (SqliteTransaction)transaction, accepted);
-                    UpsertLatestSqlite((SqliteConnection)connection, (SqliteTransaction)transaction, Latest(accepted));
+                    InsertMetricsSqlite((SqliteConnection)connection, accepted, Latest(accepted));
                 }
             }
             await transaction.CommitAsync();
@@ -200,88 +195,26 @@ public sealed class TrackingWriter : IAsyncDisposable
 
     private static double StoredValue(double value) => double.IsNaN(value) ? 0 : value;
 
-    private void InsertMetricsSqlite(SqliteConnection connection, SqliteTransaction transaction, List<TrackingWrite> writes)
+    private void InsertMetricsSqlite(SqliteConnection connection, List<TrackingWrite> writes, List<(long RunId, MetricPoint Point)> latest)
     {
-        _multiInsert ??= CreateInsert(connection, RowsPerStatement);
-        _singleInsert ??= CreateInsert(connection, 1);
-        _multiInsert.Transaction = transaction;
-        _singleInsert.Transaction = transaction;
-        var row = 0;
+        _statements ??= new SqliteMetricStatements(connection, LatestUpsertTail);
         foreach (var write in writes)
         {
             foreach (var point in write.Metrics)
             {
-                if (row == RowsPerStatement)
-                {
-                    _multiInsert.ExecuteNonQuery();
-                    row = 0;
-                }
-                Bind(_multiInsert, row++, write.RunId, point);
+                _statements.Insert(write.RunId, point);
             }
         }
-        // The last, partial group goes row by row through the single-row statement.
-        for (var i = 0; i < row; i++)
+        foreach (var (runId, point) in latest)
         {
-            for (var p = 0; p < 6; p++)
-            {
-                _singleInsert.Parameters[p].Value = _multiInsert.Parameters[(i * 6) + p].Value;
-            }
-            _singleInsert.ExecuteNonQuery();
+            _statements.UpsertLatest(runId, point);
         }
-    }
-
-    private static SqliteCommand CreateInsert(SqliteConnection connection, int rows)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) VALUES "
-            + string.Join(", ", Enumerable.Range(0, rows).Select(i => $"($r{i}, $k{i}, $v{i}, $n{i}, $s{i}, $t{i})"));
-        for (var i = 0; i < rows; i++)
-        {
-            command.Parameters.Add(new SqliteParameter($"$r{i}", SqliteType.Integer));
-            command.Parameters.Add(new SqliteParameter($"$k{i}", SqliteType.Text));
-            command.Parameters.Add(new SqliteParameter($"$v{i}", SqliteType.Real));
-            command.Parameters.Add(new SqliteParameter($"$n{i}", SqliteType.Integer));
-            command.Parameters.Add(new SqliteParameter($"$s{i}", SqliteType.Integer));
-            command.Parameters.Add(new SqliteParameter($"$t{i}", SqliteType.Integer));
-        }
-        return command;
-    }
-
-    private static void Bind(SqliteCommand command, int row, long runId, MetricPoint point)
-    {
-        var p = command.Parameters;
-        var offset = row * 6;
-        p[offset].Value = runId;
-        p[offset + 1].Value = point.Key;
-        p[offset + 2].Value = StoredValue(point.Value);
-        p[offset + 3].Value = double.IsNaN(point.Value) ? 1 : 0;
-        p[offset + 4].Value = point.Step;
-        p[offset + 5].Value = point.Timestamp;
     }
 
     private const string LatestUpsertTail = """
         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, step = excluded.step, timestamp = excluded.timestamp
         WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
         """;
-
-    private void UpsertLatestSqlite(SqliteConnection connection, SqliteTransaction transaction, List<(long RunId, MetricPoint Point)> latest)
-    {
-        if (_latestUpsert is null)
-        {
-            _latestUpsert = connection.CreateCommand();
-            _latestUpsert.CommandText = "INSERT INTO latest_metrics (run_id, key, value, is_nan, step, timestamp) VALUES ($r0, $k0, $v0, $n0, $s0, $t0) " + LatestUpsertTail;
-            foreach (var name in new[] { "$r0", "$k0", "$v0", "$n0", "$s0", "$t0" })
-            {
-                _latestUpsert.Parameters.Add(new SqliteParameter { ParameterName = name });
-            }
-        }
-        _latestUpsert.Transaction = transaction;
-        foreach (var (runId, point) in latest)
-        {
-            Bind(_latestUpsert, 0, runId, point);
-            _latestUpsert.ExecuteNonQuery();
-        }
-    }
 
     private static async Task CopyMetricsAsync(NpgsqlConnection connection, List<TrackingWrite> writes)
     {
@@ -322,7 +255,8 @@ public sealed class TrackingWriter : IAsyncDisposable
 
     private async Task ResetConnectionAsync()
     {
-        _multiInsert = _singleInsert = _latestUpsert = null;
+        _statements?.Dispose();
+        _statements = null;
         if (_sqliteConnection is not null)
         {
             await _sqliteConnection.DisposeAsync();
