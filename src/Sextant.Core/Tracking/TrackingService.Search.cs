@@ -25,7 +25,10 @@ public sealed partial class TrackingService
             $"r.experiment_id IN ({string.Join(", ", experimentIds)})",
             LifecycleClause("r", request.RunViewType, "run_view_type"),
         };
-        where.AddRange(filters.Select(f => RunFilterSql(sql, f)));
+        foreach (var filter in filters)
+        {
+            AddRunFilter(sql, where, filter);
+        }
         var keys = new List<SearchSortKey>();
         foreach (var term in order)
         {
@@ -50,18 +53,33 @@ public sealed partial class TrackingService
         return new SearchRunsResponse(await LoadRunsAsync(connection, ids), next);
     }
 
-    private static string RunFilterSql(SqlBuilder sql, FilterComparison f) => f.Entity switch
+    /// <summary>
+    /// Metric, param and tag filters are inner joins on their (run, key) primary keys, not EXISTS: at most one
+    /// row matches per run, and a join lets the planner start from the most selective index.
+    /// </summary>
+    private static void AddRunFilter(SqlBuilder sql, List<string> where, FilterComparison f)
     {
-        FilterEntity.Metric =>
-            $"EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = {sql.Param(f.Key)} AND m.is_nan = 0 AND {sql.Compare("m.value", f, SqlKind.Double)})",
-        FilterEntity.Param =>
-            $"EXISTS (SELECT 1 FROM params p WHERE p.run_id = r.id AND p.key = {sql.Param(f.Key)} AND {sql.Compare("p.value", f, SqlKind.Text)})",
-        FilterEntity.Tag =>
-            $"EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.key = {sql.Param(f.Key)} AND {sql.Compare("t.value", f, SqlKind.Text)})",
-        FilterEntity.Dataset =>
-            $"EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id = r.id AND {sql.Compare(f.Key == "context" ? "ri.context" : "d." + f.Key, f, SqlKind.Text)})",
-        _ => sql.Compare(RunAttributeColumn(f.Key), f, f.Key is "start_time" or "end_time" ? SqlKind.Long : SqlKind.Text),
-    };
+        var alias = $"f{sql.Joins.Count}";
+        switch (f.Entity)
+        {
+            case FilterEntity.Metric:
+                sql.Joins.Add($"JOIN latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {sql.Param(f.Key)} AND {alias}.is_nan = 0 AND {sql.Compare($"{alias}.value", f, SqlKind.Double)}");
+                break;
+            case FilterEntity.Param:
+                sql.Joins.Add($"JOIN params {alias} ON {alias}.run_id = r.id AND {alias}.key = {sql.Param(f.Key)} AND {sql.Compare($"{alias}.value", f, SqlKind.Text)}");
+                break;
+            case FilterEntity.Tag:
+                sql.Joins.Add($"JOIN run_tags {alias} ON {alias}.run_id = r.id AND {alias}.key = {sql.Param(f.Key)} AND {sql.Compare($"{alias}.value", f, SqlKind.Text)}");
+                break;
+            case FilterEntity.Dataset:
+                // A run may have several inputs: EXISTS keeps one row per run.
+                where.Add($"EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id = r.id AND {sql.Compare(f.Key == "context" ? "ri.context" : "d." + f.Key, f, SqlKind.Text)})");
+                break;
+            default:
+                where.Add(sql.Compare(RunAttributeColumn(f.Key), f, f.Key is "start_time" or "end_time" ? SqlKind.Long : SqlKind.Text));
+                break;
+        }
+    }
 
     private static string RunAttributeColumn(string key) => key switch
     {
