@@ -4,11 +4,13 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- ingest [sqlite|postgres] [seconds]
 //   dotnet run -c Release --project bench/Sextant.Bench -- search [runs]
 //   dotnet run -c Release --project bench/Sextant.Bench -- startup <path to sextant.dll>
+//   dotnet run -c Release --project bench/Sextant.Bench -- artifacts <path to sextant.dll> [MiB]
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
     "search" => await SearchBenchmark.RunAsync(args.Skip(1).ToArray()),
     "startup" => await StartupBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "artifacts" => await ArtifactStreamingBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
