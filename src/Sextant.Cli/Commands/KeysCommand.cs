@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Sextant.Contracts;
+using Sextant.Core.Projects;
+using Sextant.Core.Storage;
 using Spectre.Console;
 
 namespace Sextant.Cli.Commands;
@@ -23,10 +25,15 @@ internal static class KeysCommand
         var role = new Option<string>("--role") { Description = "viewer, editor or admin", Required = true };
         role.AcceptOnlyFromAmong("viewer", "editor", "admin");
         var project = new Option<string?>("--project") { Description = "Project of the key (default: the caller's; another one needs a server admin)" };
-        var command = new Command("create", "Create an API key and print its secret once") { name, role, project };
+        var data = new Option<string?>("--data") { Description = "Create the key directly in this data directory's database, without a server (bootstrap)" };
+        var db = new Option<string?>("--db") { Description = "Create the key directly in this database (sqlite:///... or postgresql://...), without a server" };
+        var command = new Command("create", "Create an API key and print its secret once") { name, role, project, data, db };
         command.SetClientAction(options, async (cli, ct) =>
         {
-            var created = await cli.Client.CreateKeyAsync(cli.Get(name)!, cli.Get(role)!, cli.Get(project), ct);
+            var offline = cli.Get(db) ?? (cli.Get(data) is { } folder ? "sqlite:///" + Path.GetFullPath(Path.Combine(folder, "sextant.db")).TrimStart('/') : null);
+            var created = offline is null
+                ? await cli.Client.CreateKeyAsync(cli.Get(name)!, cli.Get(role)!, cli.Get(project), ct)
+                : await CreateOfflineAsync(offline, cli.Get(name)!, cli.Get(role)!, cli.Get(project), ct);
             if (cli.Json)
             {
                 cli.WriteJson(created, SextantJsonContext.Default.CreateKeyResponse);
@@ -39,6 +46,20 @@ internal static class KeysCommand
             cli.Console.MarkupLine("[yellow]Store this secret now: it will not be shown again.[/]");
         });
         return command;
+    }
+
+    /// <summary>
+    /// The first key of a server that will listen beyond loopback has to come from somewhere: it is written
+    /// straight into the database, as the operator who owns the data directory.
+    /// </summary>
+    private static async Task<CreateKeyResponse> CreateOfflineAsync(string databaseUri, string name, string role, string? project, CancellationToken cancellationToken)
+    {
+        await using var database = new SextantDatabase(DatabaseUri.Parse(databaseUri));
+        await database.MigrateAsync(cancellationToken);
+        var projects = new ProjectService(database);
+        await projects.EnsureDefaultProjectAsync(cancellationToken);
+        var (projectId, _) = await projects.GetAsync(project ?? ProjectService.DefaultProject, cancellationToken);
+        return await projects.CreateKeyAsync(projectId, name, role, cancellationToken);
     }
 
     private static Command List(ClientOptions options)
