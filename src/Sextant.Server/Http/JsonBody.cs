@@ -74,6 +74,7 @@ internal static class JsonBody
         }
     }
 
+    // MLflow's server answers an oversized batch with 400 INVALID_PARAMETER_VALUE, so its clients expect that.
     private static SextantException TooLarge(long size, int maxBytes) =>
-        new(ErrorCodes.RequestTooLarge, $"The request body is {size} bytes or more; the limit is {maxBytes} bytes.", 413, "body");
+        SextantException.Invalid("body", $"Request bodies must be at most {maxBytes} bytes; this one is {size} bytes or more.");
 }

@@ -94,12 +94,13 @@ public sealed class BadInputTests(ServerFixture fixture) : IClassFixture<ServerF
     }
 
     [Fact]
-    public async Task A_body_over_one_megabyte_is_a_413_and_writes_nothing()
+    public async Task A_body_over_one_megabyte_is_a_400_and_writes_nothing()
     {
         var run = await RunAsync();
         var metrics = Enumerable.Range(0, 900).Select(i => new { key = new string('k', 240) + i, value = 1.0, timestamp = 1L, step = 0L }).ToArray();
         var answer = await Http.PostAsync("/api/2.0/mlflow/runs/log-batch", new { run_id = run, metrics, tags = new[] { new { key = "pad", value = new string('x', 900_000) } } });
-        AssertError(answer, 413, "REQUEST_LIMIT_EXCEEDED", "body");
+        AssertError(answer, 400, "INVALID_PARAMETER_VALUE", "body");
+        Assert.Contains("at most 1048576 bytes", answer.Message);
         Assert.Equal(0, await MetricCountAsync(run));
     }
 
