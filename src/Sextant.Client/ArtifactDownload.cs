@@ -25,7 +25,7 @@ public sealed class ArtifactDownload : IDisposable, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Content.DisposeAsync();
+        await Content.DisposeAsync().ConfigureAwait(false);
         _response.Dispose();
     }
 }

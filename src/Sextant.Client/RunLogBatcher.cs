@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Runtime.ExceptionServices;
 using Sextant.Contracts;
@@ -7,23 +8,38 @@ namespace Sextant.Client;
 /// <summary>
 /// Buffers a run's metrics, params and tags and sends them from one background loop, in order, in batches
 /// within the server's limits: every <see cref="SextantRunOptions.FlushInterval"/>, as soon as a batch is full,
-/// or on <see cref="FlushAsync"/>. A batch the server rejects is not retried; its error is kept and thrown by the
+/// or on <see cref="FlushAsync"/>. Temporary failures are retried for up to <see cref="SextantRunOptions.MaxRetryDuration"/>;
+/// a batch the server rejects, or one still failing after that, is counted and thrown (with the first failure) by the
 /// next FlushAsync or DisposeAsync, so a failure is never dropped silently.
 /// </summary>
 internal sealed class RunLogBatcher : IAsyncDisposable
 {
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
     private readonly SextantClient _client;
     private readonly string _runId;
     private readonly SextantRunOptions _options;
-    private readonly Lock _gate = new();
+    // A Monitor rather than a Lock: producers wait on it while the buffer is full.
+    private readonly object _gate = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Task _loop;
     private List<MetricInput> _metrics = [];
     private List<KeyValueInput> _params = [];
     private List<KeyValueInput> _tags = [];
     private List<TaskCompletionSource> _flushWaiters = [];
-    private Exception? _failure;
     private bool _stopping;
+
+    // Items added and not yet accepted or given up: pending plus in flight. Guarded by _gate.
+    private int _buffered;
+
+    // Failures not yet reported. Guarded by _gate.
+    private Exception? _firstFailure;
+    private int _failedBatches;
+    private long _failedItems;
+
+    // When the current run of temporary failures began (Stopwatch timestamp); null after a success. Loop only.
+    private long? _outageStart;
 
     public RunLogBatcher(SextantClient client, string runId, SextantRunOptions options)
     {
@@ -39,7 +55,7 @@ internal sealed class RunLogBatcher : IAsyncDisposable
 
     public void AddTag(KeyValueInput tag) => Add(ref _tags, tag, _options.MaxTagsPerBatch);
 
-    /// <summary>Sends everything added before this call, then throws the first send failure not yet reported.</summary>
+    /// <summary>Sends everything added before this call, then throws the send failures not yet reported.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
         var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -49,11 +65,11 @@ internal sealed class RunLogBatcher : IAsyncDisposable
             _flushWaiters.Add(flushed);
         }
         _wake.Release();
-        await flushed.Task.WaitAsync(cancellationToken);
-        ThrowPendingFailure();
+        await flushed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        ThrowPendingFailures();
     }
 
-    /// <summary>Sends everything, stops the loop and throws the first send failure not yet reported.</summary>
+    /// <summary>Sends everything, stops the loop and throws the send failures not yet reported.</summary>
     public async ValueTask DisposeAsync()
     {
         lock (_gate)
@@ -63,11 +79,22 @@ internal sealed class RunLogBatcher : IAsyncDisposable
                 return;
             }
             _stopping = true;
+            // Producers blocked on a full buffer give up with ObjectDisposedException.
+            Monitor.PulseAll(_gate);
         }
         _wake.Release();
-        await _loop;
+        await _loop.ConfigureAwait(false);
         // _wake is not disposed: a LogMetric racing with dispose may still Release it, harmlessly.
-        ThrowPendingFailure();
+        ThrowPendingFailures();
+    }
+
+    /// <summary>Ends the run once the loop has stopped, retrying temporary failures as a batch would be.</summary>
+    public async Task EndRunAsync(string status, long endTime)
+    {
+        if (await SendWithRetriesAsync(() => _client.UpdateRunAsync(_runId, status, endTime)).ConfigureAwait(false) is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
     }
 
     private void Add<T>(ref List<T> pending, T item, int batchLimit)
@@ -76,7 +103,20 @@ internal sealed class RunLogBatcher : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_stopping, this);
+            if (_buffered >= _options.MaxBufferedItems)
+            {
+                // Backpressure: send what is pending now rather than at the next tick, and wait for room.
+                _wake.Release();
+                do
+                {
+                    Monitor.Wait(_gate);
+                    ObjectDisposedException.ThrowIf(_stopping, this);
+                }
+                while (_buffered >= _options.MaxBufferedItems);
+            }
+            // pending is a ref to the field, so this is the current list even if the loop swapped it while we waited.
             pending.Add(item);
+            _buffered++;
             count = pending.Count;
         }
         // Wake the loop once per full batch rather than on every item.
@@ -90,7 +130,7 @@ internal sealed class RunLogBatcher : IAsyncDisposable
     {
         while (true)
         {
-            await _wake.WaitAsync(_options.FlushInterval);
+            await _wake.WaitAsync(_options.FlushInterval).ConfigureAwait(false);
             List<MetricInput> metrics;
             List<KeyValueInput> parameters, tags;
             List<TaskCompletionSource> waiters;
@@ -104,7 +144,7 @@ internal sealed class RunLogBatcher : IAsyncDisposable
                 (waiters, _flushWaiters) = (_flushWaiters, []);
                 stopping = _stopping;
             }
-            await SendAllAsync(metrics, parameters, tags);
+            await SendAllAsync(metrics, parameters, tags).ConfigureAwait(false);
             foreach (var waiter in waiters)
             {
                 waiter.TrySetResult();
@@ -118,57 +158,122 @@ internal sealed class RunLogBatcher : IAsyncDisposable
 
     private async Task SendAllAsync(List<MetricInput> metrics, List<KeyValueInput> parameters, List<KeyValueInput> tags)
     {
-        int m = 0, p = 0, t = 0;
-        while (m < metrics.Count || p < parameters.Count || t < tags.Count)
+        // Params first and in requests of their own: they are write-once, so the server refuses a whole request when
+        // another process logged another value for one of them, and that must not take metrics or tags down with it.
+        var paramsPerBatch = Math.Min(_options.MaxParamsPerBatch, _options.MaxItemsPerBatch);
+        for (var p = 0; p < parameters.Count; p += paramsPerBatch)
         {
-            // Params and tags first: they are few and give the metrics their context.
-            var room = _options.MaxItemsPerBatch;
-            var paramCount = Math.Min(Math.Min(parameters.Count - p, _options.MaxParamsPerBatch), room);
-            room -= paramCount;
-            var tagCount = Math.Min(Math.Min(tags.Count - t, _options.MaxTagsPerBatch), room);
-            room -= tagCount;
-            var metricCount = Math.Min(Math.Min(metrics.Count - m, _options.MaxMetricsPerBatch), room);
-            await SendAsync(metrics.GetRange(m, metricCount), parameters.GetRange(p, paramCount), tags.GetRange(t, tagCount));
+            await SendAsync([], parameters.GetRange(p, Math.Min(paramsPerBatch, parameters.Count - p)), []).ConfigureAwait(false);
+        }
+        int m = 0, t = 0;
+        while (m < metrics.Count || t < tags.Count)
+        {
+            // Tags before metrics: they are few and give the metrics their context.
+            var tagCount = Math.Min(Math.Min(tags.Count - t, _options.MaxTagsPerBatch), _options.MaxItemsPerBatch);
+            var metricCount = Math.Min(Math.Min(metrics.Count - m, _options.MaxMetricsPerBatch), _options.MaxItemsPerBatch - tagCount);
+            await SendAsync(metrics.GetRange(m, metricCount), [], tags.GetRange(t, tagCount)).ConfigureAwait(false);
             m += metricCount;
-            p += paramCount;
             t += tagCount;
         }
     }
 
     private async Task SendAsync(List<MetricInput> metrics, List<KeyValueInput> parameters, List<KeyValueInput> tags)
     {
-        for (var attempt = 1; ; attempt++)
+        var failure = await SendWithRetriesAsync(() => _client.LogBatchAsync(_runId, metrics, parameters, tags)).ConfigureAwait(false);
+        Complete(metrics.Count + parameters.Count + tags.Count, failure);
+    }
+
+    /// <summary>Sends until the request succeeds (null) or fails for good (its last failure).</summary>
+    private async Task<Exception?> SendWithRetriesAsync(Func<Task> send)
+    {
+        for (var attempt = 0; ; attempt++)
         {
+            Exception failure;
             try
             {
-                await _client.LogBatchAsync(_runId, metrics, parameters, tags);
-                return;
-            }
-            catch (Exception e) when (attempt < _options.MaxSendAttempts && IsTransient(e))
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(100 * (1 << attempt)));
+                await send().ConfigureAwait(false);
+                _outageStart = null;
+                return null;
             }
             catch (Exception e)
             {
-                Interlocked.CompareExchange(ref _failure, e, null);
-                return;
+                failure = e;
             }
+            if (RetryDelay(failure, attempt) is not { } delay)
+            {
+                return failure;
+            }
+            await Task.Delay(delay).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>How long to wait before sending a failed batch again; null to give it up.</summary>
+    private TimeSpan? RetryDelay(Exception failure, int attempt)
+    {
+        if (!IsTransient(failure))
+        {
+            if (failure is SextantApiException)
+            {
+                // The server answered, so it is reachable again: a later temporary failure starts a new outage.
+                _outageStart = null;
+            }
+            return null;
+        }
+        var now = Stopwatch.GetTimestamp();
+        _outageStart ??= now;
+        var remaining = _options.MaxRetryDuration - Stopwatch.GetElapsedTime(_outageStart.Value, now);
+        if (remaining <= TimeSpan.Zero)
+        {
+            return null;
+        }
+        if (failure is SextantApiException { RetryAfter: { } asked } && asked > TimeSpan.Zero)
+        {
+            // Honour the server's wait: sooner would only be refused again. Past our deadline, give up now.
+            return asked <= remaining ? asked : null;
+        }
+        // 250 ms doubling up to 10 s, with jitter so that many clients cut off together do not come back in step.
+        var backoff = Math.Min(MaxBackoff.TotalMilliseconds, FirstBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16)));
+        var jittered = TimeSpan.FromMilliseconds(backoff * (0.5 + Random.Shared.NextDouble() / 2));
+        return jittered < remaining ? jittered : remaining;
     }
 
     private static bool IsTransient(Exception e) => e switch
     {
         SextantApiException api => api.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests
             or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout,
-        HttpRequestException or TimeoutException => true,
+        HttpRequestException or TimeoutException or IOException => true,
         _ => false,
     };
 
-    private void ThrowPendingFailure()
+    /// <summary>Frees a sent or given-up batch's room in the buffer and records its failure, if any.</summary>
+    private void Complete(int items, Exception? failure)
     {
-        if (Interlocked.Exchange(ref _failure, null) is { } failure)
+        lock (_gate)
         {
-            ExceptionDispatchInfo.Throw(failure);
+            _buffered -= items;
+            if (failure is not null)
+            {
+                _firstFailure ??= failure;
+                _failedBatches++;
+                _failedItems += items;
+            }
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private void ThrowPendingFailures()
+    {
+        Exception? first;
+        int batches;
+        long items;
+        lock (_gate)
+        {
+            (first, batches, items) = (_firstFailure, _failedBatches, _failedItems);
+            (_firstFailure, _failedBatches, _failedItems) = (null, 0, 0);
+        }
+        if (first is not null)
+        {
+            throw new SextantSendException(_runId, batches, items, first);
         }
     }
 }

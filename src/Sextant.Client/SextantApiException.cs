@@ -21,4 +21,7 @@ public sealed class SextantApiException : Exception
 
     /// <summary>The request field the server blamed, when it named one.</summary>
     public string? Field { get; }
+
+    /// <summary>How long the server asked the client to wait before trying again (Retry-After), when it said.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

@@ -19,10 +19,11 @@ public sealed partial class SextantClient
         ArgumentException.ThrowIfNullOrEmpty(runId);
         ArgumentException.ThrowIfNullOrEmpty(artifactPath);
         ArgumentNullException.ThrowIfNull(content);
+        var uri = ArtifactUri(runId, artifactPath);
         // StreamContent reads as it sends; it announces Content-Length when the stream can seek.
         using var body = new StreamContent(content, 81920);
         body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var response = await SendStreamingAsync(HttpMethod.Put, ArtifactUri(runId, artifactPath), body, cancellationToken);
+        using var response = await SendStreamingAsync(HttpMethod.Put, uri, body, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Starts downloading an artifact; read its <see cref="ArtifactDownload.Content"/> and dispose it.</summary>
@@ -30,10 +31,10 @@ public sealed partial class SextantClient
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         ArgumentException.ThrowIfNullOrEmpty(artifactPath);
-        var response = await SendStreamingAsync(HttpMethod.Get, ArtifactUri(runId, artifactPath), null, cancellationToken);
+        var response = await SendStreamingAsync(HttpMethod.Get, ArtifactUri(runId, artifactPath), null, cancellationToken).ConfigureAwait(false);
         try
         {
-            return new ArtifactDownload(response, await response.Content.ReadAsStreamAsync(cancellationToken));
+            return new ArtifactDownload(response, await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
         }
         catch
         {
@@ -46,16 +47,19 @@ public sealed partial class SextantClient
     public async Task<long> DownloadArtifactAsync(string runId, string artifactPath, Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        await using var download = await OpenArtifactAsync(runId, artifactPath, cancellationToken);
-        var buffer = new byte[81920];
-        long total = 0;
-        int read;
-        while ((read = await download.Content.ReadAsync(buffer, cancellationToken)) > 0)
+        var download = await OpenArtifactAsync(runId, artifactPath, cancellationToken).ConfigureAwait(false);
+        await using (download.ConfigureAwait(false))
         {
-            await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-            total += read;
+            var buffer = new byte[81920];
+            long total = 0;
+            int read;
+            while ((read = await download.Content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                total += read;
+            }
+            return total;
         }
-        return total;
     }
 
     private static string ArtifactUri(string runId, string artifactPath) => $"api/v1/runs/{Segment(runId)}/artifacts/{ArtifactSegments(artifactPath)}";

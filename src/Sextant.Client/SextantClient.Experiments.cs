@@ -11,14 +11,14 @@ public sealed partial class SextantClient
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         var request = new CreateExperimentRequest(name, Tags: tags?.Select(t => new KeyValue(t.Key, t.Value)).ToList());
-        var response = await PostJsonAsync("api/v1/experiments", request, Wire.CreateExperimentRequest, Wire.ExperimentResponse, cancellationToken);
+        var response = await PostJsonAsync("api/v1/experiments", request, Wire.CreateExperimentRequest, Wire.ExperimentResponse, cancellationToken).ConfigureAwait(false);
         return response.Experiment;
     }
 
     public async Task<Experiment> GetExperimentAsync(string experimentId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(experimentId);
-        var response = await GetJsonAsync($"api/v1/experiments/{Segment(experimentId)}", Wire.ExperimentResponse, cancellationToken);
+        var response = await GetJsonAsync($"api/v1/experiments/{Segment(experimentId)}", Wire.ExperimentResponse, cancellationToken).ConfigureAwait(false);
         return response.Experiment;
     }
 
@@ -26,9 +26,15 @@ public sealed partial class SextantClient
     public async Task<Experiment?> GetExperimentByNameAsync(string name, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        if (name is "." or "..")
+        {
+            // Valid names that no URL path can carry (they are dot segments): found by search instead.
+            var found = await SearchExperimentsAsync($"name = '{name}'", viewType: "ALL", cancellationToken: cancellationToken).ConfigureAwait(false);
+            return found.Experiments.FirstOrDefault(e => e.Name == name);
+        }
         try
         {
-            var response = await GetJsonAsync($"api/v1/experiments/by-name/{Segment(name)}", Wire.ExperimentResponse, cancellationToken);
+            var response = await GetJsonAsync($"api/v1/experiments/by-name/{Segment(name)}", Wire.ExperimentResponse, cancellationToken).ConfigureAwait(false);
             return response.Experiment;
         }
         catch (SextantApiException e) when (IsNotFound(e))

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -18,9 +19,9 @@ public sealed partial class SextantClient
         using var request = CreateRequest(method, path, content);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token);
-            await EnsureSuccessAsync(response, timeout.Token);
-            return await response.Content.ReadFromJsonAsync(responseType, timeout.Token)
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, timeout.Token).ConfigureAwait(false);
+            return await response.Content.ReadFromJsonAsync(responseType, timeout.Token).ConfigureAwait(false)
                 ?? throw new SextantApiException(response.StatusCode, "INVALID_RESPONSE", $"The server answered {method} {request.RequestUri} with an empty JSON body.");
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -39,10 +40,10 @@ public sealed partial class SextantClient
     internal async Task<HttpResponseMessage> SendStreamingAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         using var request = CreateRequest(method, path, content);
-        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         try
         {
-            await EnsureSuccessAsync(response, cancellationToken);
+            await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
             return response;
         }
         catch
@@ -70,7 +71,7 @@ public sealed partial class SextantClient
         {
             return;
         }
-        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         ErrorResponse? error = null;
         try
         {
@@ -80,21 +81,42 @@ public sealed partial class SextantClient
         {
             // Not a Sextant error body (a proxy's HTML page, say): described below from the status line.
         }
+        var retryAfter = RetryAfter(response);
         if (error is { ErrorCode.Length: > 0, Message: not null })
         {
-            throw new SextantApiException(response.StatusCode, error.ErrorCode, error.Message, error.Field);
+            throw new SextantApiException(response.StatusCode, error.ErrorCode, error.Message, error.Field) { RetryAfter = retryAfter };
         }
         var snippet = body.Length > 200 ? body[..200] + "..." : body;
         throw new SextantApiException(response.StatusCode, $"HTTP_{(int)response.StatusCode}",
-            $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} failed with HTTP {(int)response.StatusCode} {response.ReasonPhrase}{(snippet.Length > 0 ? ": " + snippet : "")}");
+            $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} failed with HTTP {(int)response.StatusCode} {response.ReasonPhrase}{(snippet.Length > 0 ? ": " + snippet : "")}")
+        {
+            RetryAfter = retryAfter,
+        };
     }
 
-    /// <summary>Escapes one path segment (an id or name).</summary>
-    private static string Segment(string value) => Uri.EscapeDataString(value);
+    /// <summary>The Retry-After header as a wait from now (either form: seconds or a date); null without one.</summary>
+    private static TimeSpan? RetryAfter(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date > DateTimeOffset.UtcNow ? date - DateTimeOffset.UtcNow : TimeSpan.Zero,
+        _ => null,
+    };
+
+    /// <summary>Escapes one path segment (an id, name or key); '/' becomes %2F, which the server unescapes.</summary>
+    /// <remarks>
+    /// "." and ".." cannot be sent as a segment: Uri (and Kestrel, even percent-encoded) resolves them as dot segments,
+    /// so the request would silently reach another route. No id or key can be one; names are looked up another way.
+    /// </remarks>
+    private static string Segment(string value, [CallerArgumentExpression(nameof(value))] string? argument = null) => value is "." or ".."
+        ? throw new ArgumentException($"{argument} '{value}' cannot be sent as a URL path segment.", argument)
+        : Uri.EscapeDataString(value);
 
     /// <summary>Escapes each segment of an artifact path, keeping its slashes.</summary>
-    private static string ArtifactSegments(string path) =>
-        string.Join('/', path.Trim('/').Split('/').Select(Uri.EscapeDataString));
+    private static string ArtifactSegments(string path, [CallerArgumentExpression(nameof(path))] string? argument = null) =>
+        string.Join('/', path.Trim('/').Split('/').Select(segment => segment is "." or ".."
+            // Uri would resolve them, sending the request to another artifact or another route altogether.
+            ? throw new ArgumentException($"Invalid {argument} '{path}': '.' and '..' segments are not allowed.", argument)
+            : Uri.EscapeDataString(segment)));
 
     /// <summary>Builds "?a=1&amp;b=2" from the parameters that have a value; a name may repeat (order_by).</summary>
     private static string Query(params IEnumerable<(string Name, string? Value)> parameters)

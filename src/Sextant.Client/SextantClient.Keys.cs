@@ -11,7 +11,7 @@ public sealed partial class SextantClient
 
     /// <summary>The projects this key can see (all of them for a server admin).</summary>
     public async Task<IReadOnlyList<Project>> ListProjectsAsync(CancellationToken cancellationToken = default) =>
-        (await GetJsonAsync("api/v1/projects", Wire.ProjectsResponse, cancellationToken)).Projects;
+        (await GetJsonAsync("api/v1/projects", Wire.ProjectsResponse, cancellationToken).ConfigureAwait(false)).Projects;
 
     /// <summary>Creates a project (server admins only).</summary>
     public Task<Project> CreateProjectAsync(string name, CancellationToken cancellationToken = default)
@@ -32,7 +32,7 @@ public sealed partial class SextantClient
 
     /// <summary>The keys of the caller's project, revoked ones included.</summary>
     public async Task<IReadOnlyList<ApiKey>> ListKeysAsync(CancellationToken cancellationToken = default) =>
-        (await GetJsonAsync("api/v1/keys", Wire.KeysResponse, cancellationToken)).Keys;
+        (await GetJsonAsync("api/v1/keys", Wire.KeysResponse, cancellationToken).ConfigureAwait(false)).Keys;
 
     /// <summary>Revokes a key: requests with its secret fail with 401 from now on.</summary>
     public Task RevokeKeyAsync(string keyId, CancellationToken cancellationToken = default)

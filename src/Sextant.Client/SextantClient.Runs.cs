@@ -32,21 +32,21 @@ public sealed partial class SextantClient
     private async Task<SextantRun> StartRunCoreAsync(
         string experimentName, string? runName, IReadOnlyDictionary<string, string>? tags, SextantRunOptions options, RunFailureScope scope, CancellationToken cancellationToken)
     {
-        var experiment = await GetExperimentByNameAsync(experimentName, cancellationToken);
+        var experiment = await GetExperimentByNameAsync(experimentName, cancellationToken).ConfigureAwait(false);
         if (experiment is null)
         {
             try
             {
-                experiment = await CreateExperimentAsync(experimentName, cancellationToken: cancellationToken);
+                experiment = await CreateExperimentAsync(experimentName, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             catch (SextantApiException e) when (e.ErrorCode == SextantErrorCodes.ResourceAlreadyExists)
             {
                 // Another process created it between our lookup and our create.
-                experiment = await GetExperimentByNameAsync(experimentName, cancellationToken)
+                experiment = await GetExperimentByNameAsync(experimentName, cancellationToken).ConfigureAwait(false)
                     ?? throw new InvalidOperationException($"Experiment '{experimentName}' was reported as existing but cannot be found.", e);
             }
         }
-        var run = await CreateRunAsync(experiment.ExperimentId, runName, tags, cancellationToken);
+        var run = await CreateRunAsync(experiment.ExperimentId, runName, tags, cancellationToken).ConfigureAwait(false);
         // Exceptions thrown while starting (the not-found lookup above) were handled; they are not the caller's failure.
         scope.Reset();
         return new SextantRun(this, run.Info, options, scope);
@@ -57,7 +57,7 @@ public sealed partial class SextantClient
         ArgumentException.ThrowIfNullOrEmpty(experimentId);
         var request = new CreateRunRequest(experimentId, RunName: runName, StartTime: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             Tags: tags?.Select(t => new KeyValue(t.Key, t.Value)).ToList());
-        var response = await PostJsonAsync("api/v1/runs", request, Wire.CreateRunRequest, Wire.RunResponse, cancellationToken);
+        var response = await PostJsonAsync("api/v1/runs", request, Wire.CreateRunRequest, Wire.RunResponse, cancellationToken).ConfigureAwait(false);
         return response.Run;
     }
 
@@ -65,7 +65,7 @@ public sealed partial class SextantClient
     public async Task<Run> GetRunAsync(string runId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
-        var response = await GetJsonAsync($"api/v1/runs/{Segment(runId)}", Wire.RunResponse, cancellationToken);
+        var response = await GetJsonAsync($"api/v1/runs/{Segment(runId)}", Wire.RunResponse, cancellationToken).ConfigureAwait(false);
         return response.Run;
     }
 
@@ -74,7 +74,7 @@ public sealed partial class SextantClient
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         var response = await PostJsonAsync($"api/v1/runs/{Segment(runId)}/update", new UpdateRunRequest(Status: status, EndTime: endTime, RunName: runName),
-            Wire.UpdateRunRequest, Wire.UpdateRunResponse, cancellationToken);
+            Wire.UpdateRunRequest, Wire.UpdateRunResponse, cancellationToken).ConfigureAwait(false);
         return response.RunInfo;
     }
 
@@ -126,7 +126,7 @@ public sealed partial class SextantClient
         string? pageToken = null;
         do
         {
-            var page = await GetMetricHistoryAsync(runId, key, pageSize, pageToken, cancellationToken);
+            var page = await GetMetricHistoryAsync(runId, key, pageSize, pageToken, cancellationToken).ConfigureAwait(false);
             foreach (var metric in page.Metrics)
             {
                 yield return metric;

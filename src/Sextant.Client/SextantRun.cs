@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Sextant.Contracts;
@@ -14,13 +15,17 @@ namespace Sextant.Client;
 /// started and disposed in the same method. An exception that code catches and swallows after its last call on
 /// the run also counts; call <see cref="FlushAsync"/> after handling it, or mark failures explicitly with
 /// <see cref="Fail"/>, which is always honoured. A send failure is thrown from the next <see cref="FlushAsync"/>
-/// or from DisposeAsync, except while another exception is escaping, which it must not hide: then it is traced.
+/// or from DisposeAsync as a <see cref="SextantSendException"/>, except while another exception is escaping, which it
+/// must not hide: then it is traced. Keys and values the server would refuse throw <see cref="ArgumentException"/> at
+/// the call that logs them, so they cannot make a background batch fail.
 /// </remarks>
 public sealed class SextantRun : IAsyncDisposable
 {
     private readonly SextantClient _client;
     private readonly RunFailureScope _failureScope;
     private readonly RunLogBatcher _batcher;
+    // Params logged by this run: a param is write-once, so another value must fail at the call, not in a batch.
+    private readonly ConcurrentDictionary<string, string> _params = new(StringComparer.Ordinal);
     private volatile bool _failRequested;
     private int _disposed;
 
@@ -39,40 +44,57 @@ public sealed class SextantRun : IAsyncDisposable
     /// <summary>The run as it was created (the status does not follow later changes).</summary>
     public RunInfo Info { get; }
 
-    /// <summary>Logs a param. A param cannot change once logged: another value for the same key is rejected.</summary>
+    /// <summary>
+    /// Logs a param (key: 1-250 letters, digits, _ - . space /; value: at most 6000 characters). A param cannot change
+    /// once logged: logging the same value again does nothing, another value throws <see cref="ArgumentException"/>.
+    /// </summary>
+    /// <remarks>Blocks while <see cref="SextantRunOptions.MaxBufferedItems"/> values wait to be sent.</remarks>
     public void LogParam(string key, string value)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
-        ArgumentNullException.ThrowIfNull(value);
+        LogValidation.Key(key, "param", nameof(key));
+        LogValidation.Value(value, "param", LogValidation.MaxParamValueLength, nameof(value));
         Touch();
+        if (!_params.TryAdd(key, value))
+        {
+            var logged = _params[key];
+            if (logged != value)
+            {
+                throw new ArgumentException(
+                    $"Param '{key}' was already logged in this run with the value {LogValidation.Quote(logged)}; a param cannot change, so {LogValidation.Quote(value)} is refused. "
+                    + "Log it under another key, or as a metric or tag.", nameof(value));
+            }
+            return;
+        }
         _batcher.AddParam(new KeyValueInput(key, value));
     }
 
-    /// <summary>Logs a metric point; safe to call from several threads.</summary>
+    /// <summary>Logs a metric point (key: 1-250 letters, digits, _ - . space /); safe to call from several threads.</summary>
     /// <param name="timestamp">When the value was measured; now by default.</param>
+    /// <remarks>Blocks while <see cref="SextantRunOptions.MaxBufferedItems"/> values wait to be sent.</remarks>
     public void LogMetric(string key, double value, long step = 0, DateTimeOffset? timestamp = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        LogValidation.Key(key, "metric", nameof(key));
         Touch();
         _batcher.AddMetric(new MetricInput(key, value, (timestamp ?? DateTimeOffset.UtcNow).ToUnixTimeMilliseconds(), step));
     }
 
-    /// <summary>Sets a tag; the last value set wins.</summary>
+    /// <summary>Sets a tag (key: 1-250 letters, digits, _ - . space /; value: at most 5000 characters); the last value set wins.</summary>
+    /// <remarks>Blocks while <see cref="SextantRunOptions.MaxBufferedItems"/> values wait to be sent.</remarks>
     public void SetTag(string key, string value)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
-        ArgumentNullException.ThrowIfNull(value);
+        LogValidation.Key(key, "tag", nameof(key));
+        LogValidation.Value(value, "tag", LogValidation.MaxTagValueLength, nameof(value));
         Touch();
         _batcher.AddTag(new KeyValueInput(key, value));
     }
 
-    /// <summary>Sends everything logged so far; throws a background send failure not yet reported.</summary>
+    /// <summary>Sends everything logged so far; throws a <see cref="SextantSendException"/> for background send failures not yet reported.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         try
         {
-            await _batcher.FlushAsync(cancellationToken);
+            await _batcher.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -94,11 +116,11 @@ public sealed class SextantRun : IAsyncDisposable
                 foreach (var file in Directory.EnumerateFiles(localPath, "*", SearchOption.AllDirectories))
                 {
                     var relative = Path.GetRelativePath(localPath, file).Replace(Path.DirectorySeparatorChar, '/');
-                    await UploadFileAsync(file, string.IsNullOrEmpty(artifactPath) ? relative : artifactPath.TrimEnd('/') + "/" + relative, cancellationToken);
+                    await UploadFileAsync(file, string.IsNullOrEmpty(artifactPath) ? relative : artifactPath.TrimEnd('/') + "/" + relative, cancellationToken).ConfigureAwait(false);
                 }
                 return;
             }
-            await UploadFileAsync(localPath, string.IsNullOrEmpty(artifactPath) ? Path.GetFileName(localPath) : artifactPath, cancellationToken);
+            await UploadFileAsync(localPath, string.IsNullOrEmpty(artifactPath) ? Path.GetFileName(localPath) : artifactPath, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -112,7 +134,7 @@ public sealed class SextantRun : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         try
         {
-            await _client.UploadArtifactAsync(RunId, artifactPath, content, cancellationToken);
+            await _client.UploadArtifactAsync(RunId, artifactPath, content, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -141,7 +163,7 @@ public sealed class SextantRun : IAsyncDisposable
         Exception? sendFailure = null;
         try
         {
-            await _batcher.DisposeAsync();
+            await _batcher.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -150,7 +172,7 @@ public sealed class SextantRun : IAsyncDisposable
         var status = _failRequested || escaping is not null ? "FAILED" : "FINISHED";
         try
         {
-            await _client.UpdateRunAsync(RunId, status, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await _batcher.EndRunAsync(status, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).ConfigureAwait(false);
         }
         catch (Exception endFailure)
         {
@@ -171,8 +193,11 @@ public sealed class SextantRun : IAsyncDisposable
     private async Task UploadFileAsync(string file, string artifactPath, CancellationToken cancellationToken)
     {
         // Streamed from disk: a model file of many gigabytes never sits in memory.
-        await using var content = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        await _client.UploadArtifactAsync(RunId, artifactPath, content, cancellationToken);
+        var content = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        await using (content.ConfigureAwait(false))
+        {
+            await _client.UploadArtifactAsync(RunId, artifactPath, content, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private void Touch()

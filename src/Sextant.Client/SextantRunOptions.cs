@@ -15,8 +15,21 @@ public sealed class SextantRunOptions
     /// <summary>Metrics, params and tags in all per request.</summary>
     public int MaxItemsPerBatch { get; set; } = 1000;
 
-    /// <summary>How many times a batch is sent when the server is unreachable or busy (503, 429, 502, 504) before the failure is reported.</summary>
-    public int MaxSendAttempts { get; set; } = 4;
+    /// <summary>
+    /// How long sending may keep failing with temporary errors (server unreachable, 429, 502, 503, 504) before batches
+    /// are given up and reported as failed. Retries back off exponentially and wait as long as the server's Retry-After
+    /// asks. The time counts from the first failure of an outage: once it has passed, each later batch gets one try
+    /// until a send succeeds again, so a long outage does not hold every batch for the whole time.
+    /// </summary>
+    public TimeSpan MaxRetryDuration { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// The most metrics, params and tags a run holds that the server has not yet accepted. Past it, LogMetric,
+    /// LogParam and SetTag block the caller until batches have been sent (or given up after
+    /// <see cref="MaxRetryDuration"/>): backpressure rather than dropping, so an outage slows the training loop
+    /// instead of losing its points silently, and memory stays bounded.
+    /// </summary>
+    public int MaxBufferedItems { get; set; } = 1_000_000;
 
     internal void Validate()
     {
@@ -24,10 +37,14 @@ public sealed class SextantRunOptions
         {
             throw new ArgumentOutOfRangeException(nameof(FlushInterval), FlushInterval, "FlushInterval must be positive.");
         }
+        if (MaxRetryDuration < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxRetryDuration), MaxRetryDuration, "MaxRetryDuration must not be negative (zero means no retries).");
+        }
         foreach (var (name, value) in new[]
                  {
                      (nameof(MaxMetricsPerBatch), MaxMetricsPerBatch), (nameof(MaxParamsPerBatch), MaxParamsPerBatch),
-                     (nameof(MaxTagsPerBatch), MaxTagsPerBatch), (nameof(MaxItemsPerBatch), MaxItemsPerBatch), (nameof(MaxSendAttempts), MaxSendAttempts),
+                     (nameof(MaxTagsPerBatch), MaxTagsPerBatch), (nameof(MaxItemsPerBatch), MaxItemsPerBatch), (nameof(MaxBufferedItems), MaxBufferedItems),
                  })
         {
             if (value < 1)

@@ -23,6 +23,49 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task Names_and_keys_with_slashes_and_escapes_are_found_through_their_escaped_path()
+    {
+        using var client = fixture.CreateClient();
+
+        var created = await client.CreateExperimentAsync("team/vision 50% #1?");
+        var byName = await client.GetExperimentByNameAsync("team/vision 50% #1?");
+        var run = await client.CreateRunAsync(created.ExperimentId);
+        await client.LogBatchAsync(run.Info.RunId, metrics: [new MetricInput("train/loss", 0.5, 1, 0), new MetricInput("train", 9, 1, 0)]);
+        var history = await client.GetMetricHistoryAsync(run.Info.RunId, "train/loss");
+
+        Assert.Equal(created.ExperimentId, byName?.ExperimentId);
+        Assert.Equal(0.5, Assert.Single(history.Metrics).Value);
+    }
+
+    [Theory]
+    [InlineData(".")]
+    [InlineData("..")]
+    public async Task An_experiment_named_like_a_dot_segment_is_found_by_name(string name)
+    {
+        using var client = fixture.CreateClient();
+        var created = await client.CreateExperimentAsync(name);
+
+        var byName = await client.GetExperimentByNameAsync(name);
+
+        Assert.Equal(created.ExperimentId, byName?.ExperimentId);
+    }
+
+    [Fact]
+    public async Task Ids_keys_and_artifact_paths_that_a_URL_would_resolve_as_dot_segments_are_refused_before_sending()
+    {
+        using var client = fixture.CreateClient();
+        var experiment = await client.CreateExperimentAsync("client-dot-segments");
+        var run = await client.CreateRunAsync(experiment.ExperimentId);
+
+        var runId = await Assert.ThrowsAsync<ArgumentException>(() => client.GetRunAsync(".."));
+        var key = await Assert.ThrowsAsync<ArgumentException>(() => client.GetMetricHistoryAsync(run.Info.RunId, ".."));
+        var artifact = await Assert.ThrowsAsync<ArgumentException>(() => client.UploadArtifactAsync(run.Info.RunId, "../../../experiments/x", new MemoryStream([1])));
+
+        Assert.Equal(["runId", "key", "artifactPath"], new[] { runId, key, artifact }.Select(e => e.ParamName));
+        Assert.Contains("'..'", runId.Message);
+    }
+
+    [Fact]
     public async Task GetExperimentByName_returns_null_for_an_unknown_name()
     {
         using var client = fixture.CreateClient();

@@ -135,36 +135,120 @@ public sealed class SextantRunTests(ServerFixture fixture) : IClassFixture<Serve
     }
 
     [Fact]
-    public async Task A_batch_the_server_rejects_is_thrown_from_the_next_FlushAsync_once()
+    public async Task A_batch_the_server_rejects_is_thrown_from_the_next_FlushAsync_once_and_spares_the_metrics_logged_with_it()
     {
         using var client = fixture.CreateClient();
-        await using var run = await client.StartRunAsync("run-rejected");
-        run.LogParam("lr", "0.1");
-        await run.FlushAsync();
+        await using var run = await client.StartRunAsync("run-rejected", options: new SextantRunOptions { FlushInterval = TimeSpan.FromHours(1) });
+        // Another process logs the param first: the conflict is only visible on the server.
+        await client.LogBatchAsync(run.RunId, parameters: [new KeyValueInput("lr", "0.1")]);
 
         run.LogParam("lr", "0.2");
-        var error = await Assert.ThrowsAsync<SextantApiException>(() => run.FlushAsync());
+        run.LogMetric("acc", 0.5);
+        run.SetTag("phase", "warmup");
+        var error = await Assert.ThrowsAsync<SextantSendException>(() => run.FlushAsync());
         run.LogMetric("after", 1);
         await run.FlushAsync();
+        var stored = await client.GetRunAsync(run.RunId);
 
-        Assert.Equal(SextantErrorCodes.InvalidParameterValue, error.ErrorCode);
-        Assert.Equal("params", error.Field);
-        Assert.Contains("after", (await client.GetRunAsync(run.RunId)).Data.Metrics.Select(m => m.Key));
+        Assert.Equal((1, 1L), (error.FailedBatches, error.FailedItems));
+        var rejected = Assert.IsType<SextantApiException>(error.InnerException);
+        Assert.Equal(SextantErrorCodes.InvalidParameterValue, rejected.ErrorCode);
+        Assert.Equal("params", rejected.Field);
+        Assert.Contains(rejected.Message, error.Message);
+        Assert.Equal(["acc", "after"], stored.Data.Metrics.Select(m => m.Key).Order());
+        Assert.Contains(stored.Data.Tags, t => t is { Key: "phase", Value: "warmup" });
+        Assert.Equal("0.1", Assert.Single(stored.Data.Params).Value);
     }
 
     [Fact]
-    public async Task DisposeAsync_throws_a_send_failure_that_no_flush_reported_and_still_ends_the_run()
+    public async Task DisposeAsync_throws_the_send_failures_that_no_flush_reported_with_their_count_and_still_ends_the_run()
     {
         using var client = fixture.CreateClient();
-        var run = await client.StartRunAsync("run-rejected");
-        run.LogParam("lr", "0.1");
-        await run.FlushAsync();
+        var run = await client.StartRunAsync("run-rejected", options: new SextantRunOptions { MaxParamsPerBatch = 1 });
+        await client.LogBatchAsync(run.RunId, parameters: [new KeyValueInput("lr", "0.1"), new KeyValueInput("depth", "3")]);
         run.LogParam("lr", "0.3");
+        run.LogParam("depth", "4");
+        run.LogParam("width", "64");
 
-        var error = await Assert.ThrowsAsync<SextantApiException>(() => run.DisposeAsync().AsTask());
+        var error = await Assert.ThrowsAsync<SextantSendException>(() => run.DisposeAsync().AsTask());
+        var stored = await client.GetRunAsync(run.RunId);
 
-        Assert.Equal("params", error.Field);
-        Assert.Equal("FINISHED", (await client.GetRunAsync(run.RunId)).Info.Status);
+        Assert.Equal((2, 2L), (error.FailedBatches, error.FailedItems));
+        Assert.Contains("2 batches", error.Message);
+        Assert.Equal("params", Assert.IsType<SextantApiException>(error.InnerException).Field);
+        Assert.Equal("FINISHED", stored.Info.Status);
+        Assert.Contains(stored.Data.Params, p => p is { Key: "width", Value: "64" });
+    }
+
+    [Theory]
+    [InlineData("loss@1")]
+    [InlineData("/loss")]
+    [InlineData("train/../loss")]
+    [InlineData("train/./loss")]
+    [InlineData("loss<NUL>")]
+    public async Task An_invalid_metric_key_throws_at_LogMetric_and_the_other_metrics_of_the_window_arrive(string key)
+    {
+        key = key.Replace("<NUL>", "\0", StringComparison.Ordinal); // a real NUL would break test reports
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-validation", options: new SextantRunOptions { FlushInterval = TimeSpan.FromHours(1) });
+
+        run.LogMetric("loss", 0.9, step: 0);
+        var error = Assert.Throws<ArgumentException>(() => run.LogMetric(key, 1.0));
+        run.LogMetric("loss", 0.8, step: 1);
+        await run.FlushAsync();
+
+        Assert.Equal("key", error.ParamName);
+        Assert.Contains("metric key", error.Message);
+        Assert.Equal([0.9, 0.8], (await client.GetMetricHistoryAsync(run.RunId, "loss")).Metrics.Select(m => m.Value));
+    }
+
+    [Fact]
+    public async Task Keys_and_values_past_the_servers_limits_throw_at_the_call_naming_the_argument()
+    {
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-validation");
+        var longest = new string('k', 250);
+
+        run.LogMetric(longest, 1);
+        run.LogParam("p", new string('v', 6000));
+        run.SetTag("t", new string('v', 5000));
+        var errors = new[]
+        {
+            Assert.Throws<ArgumentException>(() => run.LogMetric(longest + "k", 1)),
+            Assert.Throws<ArgumentException>(() => run.LogParam("q", new string('v', 6001))),
+            Assert.Throws<ArgumentException>(() => run.SetTag("u", new string('v', 5001))),
+            Assert.Throws<ArgumentException>(() => run.SetTag("u", "a\0b")),
+            Assert.Throws<ArgumentException>(() => run.SetTag("bad key!", "x")),
+        };
+        await run.FlushAsync();
+        var stored = await client.GetRunAsync(run.RunId);
+
+        Assert.Equal(["key", "value", "value", "value", "key"], errors.Select(e => e.ParamName));
+        Assert.Contains("251 characters long; the limit is 250", errors[0].Message);
+        Assert.Contains("6001 characters long; the limit is 6000", errors[1].Message);
+        Assert.Contains("5001 characters long; the limit is 5000", errors[2].Message);
+        Assert.Contains("NUL", errors[3].Message);
+        Assert.Contains("'bad key!'", errors[4].Message);
+        Assert.Equal(longest, Assert.Single(stored.Data.Metrics).Key);
+        Assert.Equal(6000, Assert.Single(stored.Data.Params).Value.Length);
+        Assert.Contains(stored.Data.Tags, t => t.Key == "t" && t.Value.Length == 5000);
+    }
+
+    [Fact]
+    public async Task A_param_logged_again_with_another_value_throws_at_LogParam_and_the_same_value_is_accepted()
+    {
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-validation");
+
+        run.LogParam("lr", "0.1");
+        run.LogParam("lr", "0.1");
+        var error = Assert.Throws<ArgumentException>(() => run.LogParam("lr", "0.2"));
+        await run.FlushAsync();
+
+        Assert.Equal("value", error.ParamName);
+        Assert.Contains("'lr'", error.Message);
+        Assert.Contains("'0.1'", error.Message);
+        Assert.Equal("0.1", Assert.Single((await client.GetRunAsync(run.RunId)).Data.Params).Value);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Dapper;
 using Sextant.Contracts;
 using Sextant.Core.Projects;
@@ -17,24 +18,45 @@ public sealed class ArtifactService(SextantDatabase database, IBlobStore blobs)
         var normalized = ArtifactPath.Normalize(path, "path", allowEmpty: false);
         await using (var connection = await database.OpenAsync(cancellationToken))
         {
-            // A file cannot also be a folder.
-            var folderClash = await connection.ExecuteScalarAsync<string?>(
-                "SELECT path FROM artifact_files WHERE project_id = @project AND path >= @from AND path < @to LIMIT 1",
-                new { project = caller.ProjectId, from = normalized + "/", to = normalized + "0" });
-            if (folderClash is not null)
-            {
-                throw SextantException.Invalid("path", $"'{normalized}' is a folder of artifacts; it cannot also be a file.");
-            }
+            await EnsureNoFileFolderClashAsync(connection, null, caller.ProjectId, normalized);
         }
         var blob = await blobs.PutAsync(content, cancellationToken);
         await using var write = await database.OpenAsync(cancellationToken);
+        await using var transaction = await SextantDatabase.BeginWriteAsync(write, cancellationToken);
+        // Checked again inside the write: another upload may have made a clash meanwhile.
+        await EnsureNoFileFolderClashAsync(write, transaction, caller.ProjectId, normalized);
         await write.ExecuteAsync(
             """
             INSERT INTO artifact_files (project_id, path, sha256, size, modified_time) VALUES (@project, @path, @Sha256, @Size, @now)
             ON CONFLICT (project_id, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, modified_time = excluded.modified_time
             """,
-            new { project = caller.ProjectId, path = normalized, blob.Sha256, blob.Size, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+            new { project = caller.ProjectId, path = normalized, blob.Sha256, blob.Size, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
+            transaction);
+        await transaction.CommitAsync(cancellationToken);
         return blob;
+    }
+
+    /// <summary>A path cannot be a file and a folder at once: no file may sit below it, and no ancestor may be a file.</summary>
+    private static async Task EnsureNoFileFolderClashAsync(DbConnection connection, DbTransaction? transaction, long project, string path)
+    {
+        var below = await connection.ExecuteScalarAsync<string?>(
+            "SELECT path FROM artifact_files WHERE project_id = @project AND path >= @from AND path < @to LIMIT 1",
+            new { project, from = path + "/", to = path + "0" }, transaction);
+        if (below is not null)
+        {
+            throw SextantException.Invalid("path", $"'{path}' is a folder of artifacts; it cannot also be a file.");
+        }
+        var segments = path.Split('/');
+        var ancestors = Enumerable.Range(1, segments.Length - 1).Select(n => string.Join('/', segments[..n])).ToArray();
+        foreach (var ancestor in ancestors)
+        {
+            var file = await connection.ExecuteScalarAsync<string?>(
+                "SELECT path FROM artifact_files WHERE project_id = @project AND path = @ancestor", new { project, ancestor }, transaction);
+            if (file is not null)
+            {
+                throw SextantException.Invalid("path", $"'{ancestor}' is a file; it cannot also be a folder holding '{path}'.");
+            }
+        }
     }
 
     /// <summary>Opens a stored file; 404 when there is none at that path.</summary>

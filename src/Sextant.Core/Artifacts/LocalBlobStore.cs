@@ -51,6 +51,8 @@ public sealed class LocalBlobStore : IBlobStore
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 File.Move(tempPath, target, overwrite: true);
+                // The rename itself must reach the disk before the database row that points at it.
+                SyncDirectory(Path.GetDirectoryName(target)!);
             }
             return new BlobInfo(sha, size);
         }
@@ -70,4 +72,23 @@ public sealed class LocalBlobStore : IBlobStore
     }
 
     private string PathOf(string sha256) => Path.Combine(_root, sha256[..2], sha256[2..4], sha256);
+
+    private static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+        {
+            return;
+        }
+        var fd = NativeMethods.Open(directory, 0);
+        if (fd < 0)
+        {
+            return;
+        }
+        var synced = NativeMethods.Fsync(fd);
+        _ = NativeMethods.Close(fd);
+        if (synced != 0)
+        {
+            throw new IOException($"fsync of the blob folder '{directory}' failed.");
+        }
+    }
 }

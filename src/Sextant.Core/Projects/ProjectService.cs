@@ -13,9 +13,10 @@ public sealed partial class ProjectService(SextantDatabase database)
 {
     public const string DefaultProject = "default";
     private const string KeyPrefix = "sx_";
+    private const int MaxCachedKeys = 10_000;
     private static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(10);
 
-    private readonly ConcurrentDictionary<string, (Caller? Caller, DateTime Expires)> _keyCache = new();
+    private readonly ConcurrentDictionary<string, (Caller Caller, DateTime Expires)> _keyCache = new();
 
     [GeneratedRegex("^[a-z0-9][a-z0-9_.-]{0,62}$")]
     private static partial Regex ProjectNamePattern();
@@ -52,6 +53,10 @@ public sealed partial class ProjectService(SextantDatabase database)
 
     public async Task<(long Id, string Name)> GetAsync(string name, CancellationToken cancellationToken = default)
     {
+        if (name.Contains('\0', StringComparison.Ordinal))
+        {
+            throw SextantException.NotFound("Project names cannot contain NUL characters.");
+        }
         await using var connection = await database.OpenAsync(cancellationToken);
         var id = await connection.QuerySingleOrDefaultAsync<long?>("SELECT id FROM projects WHERE name = @name", new { name });
         return id is null ? throw SextantException.NotFound($"Project '{name}' does not exist.") : (id.Value, name);
@@ -95,9 +100,9 @@ public sealed partial class ProjectService(SextantDatabase database)
         {
             throw SextantException.Missing("name");
         }
-        if (name.Length > 200)
+        if (name.Length > 200 || name.Contains('\0', StringComparison.Ordinal))
         {
-            throw SextantException.Invalid("name", "Key name must be at most 200 characters.");
+            throw SextantException.Invalid("name", "Key name must be at most 200 characters, without NUL characters.");
         }
         var parsedRole = ParseRole(role);
         var keyId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
@@ -132,6 +137,10 @@ public sealed partial class ProjectService(SextantDatabase database)
 
     public async Task RevokeKeyAsync(long? projectId, string keyId, CancellationToken cancellationToken = default)
     {
+        if (keyId.Contains('\0', StringComparison.Ordinal))
+        {
+            throw SextantException.NotFound($"API key '{keyId}' does not exist.");
+        }
         await using var connection = await database.OpenAsync(cancellationToken);
         var changed = await connection.ExecuteAsync(
             "UPDATE api_keys SET revoked_at = @now WHERE key_id = @keyId AND (@projectId IS NULL OR project_id = @projectId) AND revoked_at IS NULL",
@@ -151,6 +160,11 @@ public sealed partial class ProjectService(SextantDatabase database)
     /// <summary>Resolves a secret to its caller, or null when unknown or revoked.</summary>
     public async Task<Caller?> AuthenticateAsync(string secret, CancellationToken cancellationToken = default)
     {
+        if (!secret.StartsWith(KeyPrefix, StringComparison.Ordinal) || secret.Length > 200)
+        {
+            // Not a Sextant key: no database round trip, nothing cached.
+            return null;
+        }
         var hash = Hash(secret);
         if (_keyCache.TryGetValue(hash, out var cached) && cached.Expires > DateTime.UtcNow)
         {
@@ -164,7 +178,15 @@ public sealed partial class ProjectService(SextantDatabase database)
             """,
             new { hash });
         var caller = row is { } r ? new Caller(r.ProjectId, r.Project, ParseRole(r.Role), Anonymous: false) : null;
-        _keyCache[hash] = (caller, DateTime.UtcNow + CacheLifetime);
+        if (caller is not null)
+        {
+            // Only real keys are cached (unknown secrets would let anyone grow it), and it stays bounded.
+            if (_keyCache.Count >= MaxCachedKeys)
+            {
+                _keyCache.Clear();
+            }
+            _keyCache[hash] = (caller, DateTime.UtcNow + CacheLifetime);
+        }
         return caller;
     }
 

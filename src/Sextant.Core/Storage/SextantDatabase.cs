@@ -61,13 +61,21 @@ public sealed class SextantDatabase : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>Whether a database error is a unique-constraint violation (a concurrent insert of the same key).</summary>
+    public static bool IsUniqueViolation(DbException e) =>
+        e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } || e is SqliteException { SqliteExtendedErrorCode: 2067 or 1555 };
+
     /// <summary>Starts a write transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE).</summary>
     public static async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
         await connection.BeginTransactionAsync(cancellationToken);
 
-    /// <summary>A case-sensitive LIKE, as MLflow's filter language means it.</summary>
+    /// <summary>
+    /// A case-sensitive LIKE, as MLflow's filter language means it. No escape character on either engine:
+    /// PostgreSQL's default backslash escape would otherwise make a pattern ending in a backslash an error there
+    /// and a literal on SQLite.
+    /// </summary>
     public string Like(string column, string parameter) => Engine == DatabaseEngine.Postgres
-        ? $"{column} LIKE {parameter}"
+        ? $"{column} LIKE {parameter} ESCAPE ''"
         : $"{column} GLOB {parameter}";
 
     /// <summary>The value to bind for <see cref="Like"/>: SQLite's LIKE ignores case, so it runs as GLOB.</summary>
@@ -95,7 +103,7 @@ public sealed class SextantDatabase : IAsyncDisposable
 
     /// <summary>A case-insensitive LIKE.</summary>
     public string ILike(string column, string parameter) => Engine == DatabaseEngine.Postgres
-        ? $"{column} ILIKE {parameter}"
+        ? $"{column} ILIKE {parameter} ESCAPE ''"
         : $"lower({column}) LIKE lower({parameter})";
 
     /// <summary>Applies the migrations this database has not seen yet, each in its own transaction.</summary>

@@ -19,7 +19,7 @@ internal static class PageToken
             var base64 = token.Replace('-', '+').Replace('_', '/');
             base64 = base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
             var values = JsonSerializer.Deserialize(Encoding.UTF8.GetString(Convert.FromBase64String(base64)), CoreJsonContext.Default.StringArray);
-            if (values is not null && values.Length == expectedCount)
+            if (values is not null && values.Length == expectedCount && !values.Any(v => v is not null && v.Contains('\0', StringComparison.Ordinal)))
             {
                 return values;
             }

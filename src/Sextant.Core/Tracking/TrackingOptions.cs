@@ -15,6 +15,15 @@ public sealed class TrackingOptions
     public int DefaultSearchResults { get; set; } = 1000;
     public int MaxHistoryPageSize { get; set; } = 25_000;
 
+    /// <summary>Comparisons in one search filter (each metric, param or tag comparison is a join).</summary>
+    public int MaxFilterClauses { get; set; } = 30;
+
+    /// <summary>Values in one IN / NOT IN list.</summary>
+    public int MaxInListValues { get; set; } = 1000;
+
+    /// <summary>Terms in one order_by.</summary>
+    public int MaxOrderByTerms { get; set; } = 10;
+
     /// <summary>How many write requests may wait for the batch writer; past it the server answers 503.</summary>
     public int WriteQueueCapacity { get; set; } = 512;
 

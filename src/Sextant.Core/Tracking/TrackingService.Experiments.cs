@@ -27,13 +27,15 @@ public sealed partial class TrackingService
                 : $"Experiment '{name}' already exists.", "name");
         }
         var now = Clock.NowMs();
-        var id = await connection.QuerySingleAsync<long>(
+        // ON CONFLICT: two clients creating the same name at once (PostgreSQL's read committed) get ALREADY_EXISTS, not a 500.
+        var id = await connection.QuerySingleOrDefaultAsync<long?>(
             """
             INSERT INTO experiments (project_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-            VALUES (@project, @name, '', 'active', @now, @now) RETURNING id
+            VALUES (@project, @name, '', 'active', @now, @now) ON CONFLICT (project_id, name) DO NOTHING RETURNING id
             """,
-            new { project = caller.ProjectId, name, now }, transaction);
-        var location = string.IsNullOrEmpty(request.ArtifactLocation) ? ExperimentArtifactLocation(id) : request.ArtifactLocation;
+            new { project = caller.ProjectId, name, now }, transaction)
+            ?? throw SextantException.AlreadyExists($"Experiment '{name}' already exists.", "name");
+        var location = string.IsNullOrEmpty(request.ArtifactLocation) ? ExperimentArtifactLocation(id) : TrackingValidation.Value(request.ArtifactLocation, "artifact_location", 2048);
         await connection.ExecuteAsync("UPDATE experiments SET artifact_location = @location WHERE id = @id", new { location, id }, transaction);
         foreach (var tag in tags)
         {
@@ -47,8 +49,8 @@ public sealed partial class TrackingService
 
     public async Task<Experiment> GetExperimentAsync(Caller caller, string? experimentId, CancellationToken cancellationToken = default)
     {
-        var id = TrackingValidation.ExperimentId(experimentId);
         await using var connection = await database.OpenAsync(cancellationToken);
+        var id = await ExperimentIdAsync(connection, caller, experimentId, "experiment_id");
         var rows = await LoadExperimentsAsync(connection, "e.id = @id AND e.project_id = @project", new { id, project = caller.ProjectId });
         return rows.Count == 1 ? rows[0] : throw SextantException.NotFound($"No experiment with id={experimentId} exists.");
     }
@@ -59,6 +61,7 @@ public sealed partial class TrackingService
         {
             throw SextantException.Missing("experiment_name");
         }
+        TrackingValidation.NoNul(name, "experiment_name");
         await using var connection = await database.OpenAsync(cancellationToken);
         var rows = await LoadExperimentsAsync(connection, "e.name = @name AND e.project_id = @project", new { name, project = caller.ProjectId });
         return rows.Count == 1 ? rows[0] : throw SextantException.NotFound($"Could not find experiment with name '{name}'.");
@@ -81,9 +84,16 @@ public sealed partial class TrackingService
         {
             throw SextantException.AlreadyExists($"Experiment '{name}' already exists.", "new_name");
         }
-        await connection.ExecuteAsync(
-            "UPDATE experiments SET name = @name, last_update_time = @now WHERE id = @id AND project_id = @project",
-            new { name, now = Clock.NowMs(), id = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture), project = caller.ProjectId });
+        try
+        {
+            await connection.ExecuteAsync(
+                "UPDATE experiments SET name = @name, last_update_time = @now WHERE id = @id AND project_id = @project",
+                new { name, now = Clock.NowMs(), id = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture), project = caller.ProjectId });
+        }
+        catch (DbException e) when (SextantDatabase.IsUniqueViolation(e))
+        {
+            throw SextantException.AlreadyExists($"Experiment '{name}' already exists.", "new_name");
+        }
     }
 
     /// <summary>Marks the experiment and its runs deleted (MLflow's soft delete); restore undoes it.</summary>
@@ -96,8 +106,8 @@ public sealed partial class TrackingService
     private async Task SetExperimentLifecycleAsync(Caller caller, string? experimentId, string stage, CancellationToken cancellationToken)
     {
         caller.Require(Role.Editor);
-        var id = TrackingValidation.ExperimentId(experimentId);
         await using var connection = await database.OpenAsync(cancellationToken);
+        var id = await ExperimentIdAsync(connection, caller, experimentId, "experiment_id");
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
         var changed = await connection.ExecuteAsync(
             "UPDATE experiments SET lifecycle_stage = @stage, last_update_time = @now WHERE id = @id AND project_id = @project",
@@ -181,6 +191,25 @@ public sealed partial class TrackingService
         return new SearchExperimentsResponse(ids.Select(id => byId[id.ToString(CultureInfo.InvariantCulture)]).ToList(), next);
     }
 
+    /// <summary>
+    /// Parses an experiment id. MLflow clients that never chose an experiment send "0"; in a project other than
+    /// <c>default</c> that means the project's own Default experiment (the first one it was created with).
+    /// </summary>
+    private async Task<long> ExperimentIdAsync(DbConnection connection, Caller caller, string? experimentId, string field)
+    {
+        var id = TrackingValidation.ExperimentId(experimentId, field);
+        if (id != 0 || caller.ProjectId == 1)
+        {
+            return id;
+        }
+        if (!_defaultExperiments.TryGetValue(caller.ProjectId, out var mapped))
+        {
+            mapped = await connection.ExecuteScalarAsync<long?>("SELECT MIN(id) FROM experiments WHERE project_id = @project", new { project = caller.ProjectId }) ?? 0;
+            _defaultExperiments[caller.ProjectId] = mapped;
+        }
+        return mapped;
+    }
+
     private string ExperimentName(string? name, string field)
     {
         if (string.IsNullOrWhiteSpace(name))
@@ -191,7 +220,7 @@ public sealed partial class TrackingService
         {
             throw SextantException.Invalid(field, $"Experiment name is {name.Length} characters long; the limit is {options.MaxExperimentNameLength}.");
         }
-        return name;
+        return TrackingValidation.NoNul(name, field);
     }
 
     private static async Task<List<Experiment>> LoadExperimentsAsync(DbConnection connection, string where, object? parameters)
@@ -231,20 +260,38 @@ public sealed partial class TrackingService
         _ => throw SextantException.Invalid(field, $"'{field}' must be ACTIVE_ONLY, DELETED_ONLY or ALL; got '{viewType}'."),
     };
 
-    private static IReadOnlyList<FilterComparison> ParseFilter(string? filter, SearchTarget target)
+    private IReadOnlyList<FilterComparison> ParseFilter(string? filter, SearchTarget target)
     {
+        if (filter is not null)
+        {
+            TrackingValidation.NoNul(filter, "filter");
+        }
+        IReadOnlyList<FilterComparison> comparisons;
         try
         {
-            return SearchFilterParser.Parse(filter, target);
+            comparisons = SearchFilterParser.Parse(filter, target);
         }
         catch (SearchSyntaxException e)
         {
             throw SextantException.Invalid("filter", e.Message);
         }
+        if (comparisons.Count > options.MaxFilterClauses)
+        {
+            throw SextantException.Invalid("filter", $"A filter may have at most {options.MaxFilterClauses} comparisons; this one has {comparisons.Count}.");
+        }
+        if (comparisons.FirstOrDefault(c => c.Value.List?.Count > options.MaxInListValues) is { } longList)
+        {
+            throw SextantException.Invalid("filter", $"An IN list may have at most {options.MaxInListValues} values; the one at position {longList.Position} has {longList.Value.List!.Count}.");
+        }
+        return comparisons;
     }
 
-    private static IReadOnlyList<OrderTerm> ParseOrder(IReadOnlyList<string>? orderBy, SearchTarget target)
+    private IReadOnlyList<OrderTerm> ParseOrder(IReadOnlyList<string>? orderBy, SearchTarget target)
     {
+        if (orderBy?.Count > options.MaxOrderByTerms)
+        {
+            throw SextantException.Invalid("order_by", $"order_by may have at most {options.MaxOrderByTerms} terms; this one has {orderBy.Count}.");
+        }
         try
         {
             return SearchOrderParser.Parse(orderBy, target);

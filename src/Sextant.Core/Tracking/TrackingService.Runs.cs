@@ -40,7 +40,7 @@ public sealed partial class TrackingService
             INSERT INTO runs (run_uuid, project_id, experiment_id, name, user_id, status, start_time, lifecycle_stage)
             VALUES (@uuid, @project, @experimentId, @name, @user, 'RUNNING', @start, 'active') RETURNING id
             """,
-            new { uuid, project = caller.ProjectId, experimentId, name, user = request.UserId ?? "", start }, transaction);
+            new { uuid, project = caller.ProjectId, experimentId, name, user = TrackingValidation.Value(request.UserId ?? "", "user_id", 256), start }, transaction);
         foreach (var tag in tags)
         {
             await connection.ExecuteAsync(
@@ -158,15 +158,17 @@ public sealed partial class TrackingService
         foreach (var input in inputs)
         {
             var d = input.Dataset;
-            var datasetId = await connection.QuerySingleOrDefaultAsync<long?>(
+            // Insert-or-ignore first: parallel runs logging the same dataset must not collide on its unique key.
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
+                VALUES (@experiment, @Name, @Digest, @SourceType, @Source, @Schema, @Profile)
+                ON CONFLICT (experiment_id, name, digest) DO NOTHING
+                """,
+                new { experiment = run.ExperimentId, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile }, transaction);
+            var datasetId = await connection.QuerySingleAsync<long>(
                 "SELECT id FROM datasets WHERE experiment_id = @experiment AND name = @Name AND digest = @Digest",
-                new { experiment = run.ExperimentId, d.Name, d.Digest }, transaction)
-                ?? await connection.QuerySingleAsync<long>(
-                    """
-                    INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
-                    VALUES (@experiment, @Name, @Digest, @SourceType, @Source, @Schema, @Profile) RETURNING id
-                    """,
-                    new { experiment = run.ExperimentId, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile }, transaction);
+                new { experiment = run.ExperimentId, d.Name, d.Digest }, transaction);
             var tags = input.Tags?.ToList() ?? [];
             await connection.ExecuteAsync(
                 """
@@ -187,7 +189,7 @@ public sealed partial class TrackingService
 
     public async Task<MetricHistoryResponse> GetMetricHistoryAsync(Caller caller, string? runId, string? metricKey, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
     {
-        var key = string.IsNullOrEmpty(metricKey) ? throw SextantException.Missing("metric_key") : metricKey;
+        var key = string.IsNullOrEmpty(metricKey) ? throw SextantException.Missing("metric_key") : TrackingValidation.NoNul(metricKey, "metric_key");
         var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
         var limit = maxResults is null or 0 ? options.MaxHistoryPageSize
             : maxResults < 0 || maxResults > options.MaxHistoryPageSize

@@ -10,10 +10,15 @@ public sealed partial class TrackingService
     /// <summary>Searches runs with MLflow's filter language and keyset paging.</summary>
     public async Task<SearchRunsResponse> SearchRunsAsync(Caller caller, SearchRunsRequest request, CancellationToken cancellationToken = default)
     {
-        var experimentIds = (request.ExperimentIds ?? []).Select((id, i) => TrackingValidation.ExperimentId(id, $"experiment_ids[{i}]")).ToList();
-        if (experimentIds.Count == 0)
+        if (request.ExperimentIds is not { Count: > 0 })
         {
             throw SextantException.Missing("experiment_ids");
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var experimentIds = new List<long>(request.ExperimentIds.Count);
+        for (var i = 0; i < request.ExperimentIds.Count; i++)
+        {
+            experimentIds.Add(await ExperimentIdAsync(connection, caller, request.ExperimentIds[i], $"experiment_ids[{i}]"));
         }
         var limit = PageSize(request.MaxResults, "max_results");
         var filters = ParseFilter(request.Filter, SearchTarget.Runs);
@@ -48,7 +53,6 @@ public sealed partial class TrackingService
             ORDER BY {page.OrderBy()}
             LIMIT {limit + 1}
             """;
-        await using var connection = await database.OpenAsync(cancellationToken);
         var (ids, next) = await page.ReadAsync(connection, query, sql, limit, cancellationToken);
         return new SearchRunsResponse(await LoadRunsAsync(connection, ids), next);
     }

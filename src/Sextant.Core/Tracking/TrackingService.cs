@@ -12,6 +12,8 @@ public sealed partial class TrackingService(SextantDatabase database, TrackingWr
     internal const string Deleted = "deleted";
     internal const string RunNameTag = "mlflow.runName";
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _defaultExperiments = new();
+
     public TrackingOptions Options => options;
 
     internal static string ExperimentArtifactLocation(long experimentId) => $"mlflow-artifacts:/{experimentId}";

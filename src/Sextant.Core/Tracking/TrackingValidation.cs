@@ -6,7 +6,7 @@ namespace Sextant.Core.Tracking;
 /// <summary>MLflow's rules for keys, values and batch sizes; each failure names the field and the rule.</summary>
 internal static partial class TrackingValidation
 {
-    [GeneratedRegex(@"^[/\w.\- ]*$")]
+    [GeneratedRegex(@"^[/\w.\- ]*\z")]
     private static partial Regex KeyPattern();
 
     public static string Key(string? key, string field, TrackingOptions options)
@@ -40,8 +40,14 @@ internal static partial class TrackingValidation
         {
             throw SextantException.Invalid(field, $"'{field}' is {value.Length} characters long; the limit is {maxLength}.");
         }
-        return value;
+        return NoNul(value, field);
     }
+
+    /// <summary>PostgreSQL cannot store U+0000 in text; refuse it on both engines so they behave alike.</summary>
+    public static string NoNul(string value, string field) =>
+        value.Contains('\0', StringComparison.Ordinal)
+            ? throw SextantException.Invalid(field, $"'{field}' contains a NUL character (U+0000), which cannot be stored.")
+            : value;
 
     public static string RunId(string? runId, string? runUuid = null)
     {
@@ -50,7 +56,7 @@ internal static partial class TrackingValidation
         {
             throw SextantException.Missing("run_id");
         }
-        return id;
+        return NoNul(id, "run_id");
     }
 
     public static long ExperimentId(string? experimentId, string field = "experiment_id")

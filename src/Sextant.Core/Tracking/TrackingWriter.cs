@@ -60,29 +60,37 @@ public sealed class TrackingWriter : IAsyncDisposable
                 batch.Add(write);
                 points += write.Metrics.Length;
             }
-            Dictionary<TrackingWrite, SextantException> failures;
+            // Whatever happens, every write of the batch is answered and the loop goes on.
             try
             {
-                failures = await CommitAsync(batch);
+                var failures = await CommitAsync(batch);
+                foreach (var write in batch)
+                {
+                    if (failures.TryGetValue(write, out var failure))
+                    {
+                        write.Done.TrySetException(failure);
+                    }
+                    else
+                    {
+                        write.Done.TrySetResult();
+                    }
+                }
             }
             catch (Exception e)
             {
-                await ResetConnectionAsync();
                 foreach (var write in batch)
                 {
                     write.Done.TrySetException(new SextantException(ErrorCodes.TemporarilyUnavailable, $"The write could not be committed: {e.Message}", 503));
                 }
-                continue;
-            }
-            foreach (var write in batch)
-            {
-                if (failures.TryGetValue(write, out var failure))
+                try
                 {
-                    write.Done.TrySetException(failure);
+                    await ResetConnectionAsync();
                 }
-                else
+                catch (Exception)
                 {
-                    write.Done.TrySetResult();
+                    // A connection that cannot even be closed is dropped; the next batch opens a new one.
+                    _sqliteConnection = null;
+                    _statements = null;
                 }
             }
         }
@@ -104,7 +112,16 @@ public sealed class TrackingWriter : IAsyncDisposable
                     continue;
                 }
                 await transaction.SaveAsync("w");
-                var failure = await WriteParamsAndTagsAsync(connection, transaction, write);
+                SextantException? failure;
+                try
+                {
+                    failure = await WriteParamsAndTagsAsync(connection, transaction, write);
+                }
+                catch (DbException e)
+                {
+                    // A value the database refuses fails its own request only, not the others in the commit.
+                    failure = SextantException.Invalid("tags", $"The database refused this write: {e.Message}");
+                }
                 if (failure is null)
                 {
                     await transaction.ReleaseAsync("w");
@@ -142,7 +159,7 @@ public sealed class TrackingWriter : IAsyncDisposable
 
     private static async Task<SextantException?> WriteParamsAndTagsAsync(DbConnection connection, DbTransaction transaction, TrackingWrite write)
     {
-        foreach (var param in write.Params)
+        foreach (var param in write.Params.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var inserted = await connection.ExecuteAsync(
                 "INSERT INTO params (run_id, key, value) VALUES (@run, @Key, @Value) ON CONFLICT (run_id, key) DO NOTHING",
@@ -158,7 +175,7 @@ public sealed class TrackingWriter : IAsyncDisposable
                 }
             }
         }
-        foreach (var tag in write.Tags)
+        foreach (var tag in write.Tags.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             await connection.ExecuteAsync(
                 "INSERT INTO run_tags (run_id, key, value) VALUES (@run, @Key, @Value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
@@ -185,7 +202,8 @@ public sealed class TrackingWriter : IAsyncDisposable
                 }
             }
         }
-        return latest.Select(kv => (kv.Key.Item1, kv.Value)).ToList();
+        // A fixed order (run, key) keeps concurrent commits of two replicas from deadlocking on PostgreSQL.
+        return latest.OrderBy(kv => kv.Key.Item1).ThenBy(kv => kv.Key.Item2, StringComparer.Ordinal).Select(kv => (kv.Key.Item1, kv.Value)).ToList();
     }
 
     private static bool IsAfter(MetricPoint a, MetricPoint b) =>
@@ -266,6 +284,7 @@ public sealed class TrackingWriter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Writes already queued are still committed; new ones are refused by the completed channel.
         _queue.Writer.TryComplete();
         await _loop;
         await ResetConnectionAsync();

@@ -75,7 +75,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<TrackingService>();
         builder.Services.AddSingleton<IBlobStore>(new LocalBlobStore(Path.Combine(dataDirectory, "blobs")));
         builder.Services.AddSingleton<ArtifactService>();
-        builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous));
+        builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous, AllowAnyOrigin: options.AllowAnonymous));
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, SextantJsonContext.Default));
         builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
         {

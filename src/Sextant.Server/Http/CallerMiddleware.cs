@@ -41,15 +41,56 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length == 0)
         {
-            return policy.AnonymousAllowed
-                ? new Caller(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true)
-                : throw new SextantException(ErrorCodes.Unauthenticated, "Authentication required: send 'Authorization: Bearer <API key>'.", 401);
+            if (!policy.AnonymousAllowed)
+            {
+                throw new SextantException(ErrorCodes.Unauthenticated, "Authentication required: send 'Authorization: Bearer <API key>'.", 401);
+            }
+            if (!policy.AllowAnyOrigin)
+            {
+                EnsureLocalCaller(context);
+            }
+            return new Caller(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true);
         }
         var secret = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim()
             : header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) ? BasicPassword(header["Basic ".Length..].Trim())
             : throw new SextantException(ErrorCodes.Unauthenticated, "Unsupported Authorization scheme: use Bearer <API key> or Basic with the key as password.", 401);
         return await projects.AuthenticateAsync(secret, context.RequestAborted)
             ?? throw new SextantException(ErrorCodes.Unauthenticated, "The API key is unknown or has been revoked.", 401);
+    }
+
+    /// <summary>
+    /// Anonymous admin is for a person on this machine. A request relayed by a proxy, one whose Host names some
+    /// other site (DNS rebinding), or a cross-site form post (which cannot send a JSON content type without a
+    /// CORS preflight, which this server never grants) is not that person.
+    /// </summary>
+    private static void EnsureLocalCaller(HttpContext context)
+    {
+        var request = context.Request;
+        var remote = context.Connection.RemoteIpAddress;
+        if (remote is not null && !System.Net.IPAddress.IsLoopback(remote))
+        {
+            throw new SextantException(ErrorCodes.Unauthenticated, "Anonymous access is only for callers on this machine; send an API key.", 401);
+        }
+        if (request.Headers.ContainsKey("Forwarded") || request.Headers.ContainsKey("X-Forwarded-For"))
+        {
+            throw new SextantException(ErrorCodes.Unauthenticated, "Anonymous access is not allowed through a proxy; send an API key.", 401);
+        }
+        var host = request.Host.Host;
+        if (!(host is "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip))))
+        {
+            throw new SextantException(ErrorCodes.Unauthenticated, $"Anonymous access needs a loopback Host header (localhost, 127.0.0.1, [::1]), not '{host}'; send an API key.", 401);
+        }
+        if (HttpMethods.IsPost(request.Method) && request.ContentType is { } type && !IsJson(type))
+        {
+            throw new SextantException(ErrorCodes.InvalidParameterValue,
+                $"Anonymous POST requests must be sent as application/json, not '{type}' (this blocks cross-site form posts).", 415, "Content-Type");
+        }
+    }
+
+    private static bool IsJson(string contentType)
+    {
+        var mediaType = contentType.Split(';', 2)[0].Trim();
+        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
     }
 
     private static string BasicPassword(string encoded)
@@ -67,8 +108,11 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
     }
 }
 
-/// <summary>Whether unauthenticated callers are let in (loopback binding, or --allow-anonymous).</summary>
-internal sealed record AccessPolicy(bool AnonymousAllowed);
+/// <summary>
+/// Whether unauthenticated callers are let in (loopback binding, or --allow-anonymous), and whether they must be
+/// local (always, unless anonymous access was explicitly allowed beyond loopback).
+/// </summary>
+internal sealed record AccessPolicy(bool AnonymousAllowed, bool AllowAnyOrigin);
 
 internal static class HttpContextCallerExtensions
 {

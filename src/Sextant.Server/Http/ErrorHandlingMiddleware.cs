@@ -1,6 +1,9 @@
+using System.Data.Common;
 using System.Text.Json;
+using Npgsql;
 using Sextant.Contracts;
 using Sextant.Core;
+using Sextant.Core.Storage;
 
 namespace Sextant.Server.Http;
 
@@ -21,6 +24,15 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         {
             var code = e.StatusCode == 413 ? ErrorCodes.RequestTooLarge : ErrorCodes.InvalidParameterValue;
             await WriteAsync(context, e.StatusCode, code, e.Message, null);
+        }
+        catch (DbException e) when (SextantDatabase.IsUniqueViolation(e))
+        {
+            // A concurrent request created the same thing first.
+            await WriteAsync(context, 400, ErrorCodes.ResourceAlreadyExists, "It already exists: a concurrent request created it first.", null);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.CharacterNotInRepertoire or PostgresErrorCodes.UntranslatableCharacter)
+        {
+            await WriteAsync(context, 400, ErrorCodes.InvalidParameterValue, $"A value cannot be stored: {e.MessageText}", null);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

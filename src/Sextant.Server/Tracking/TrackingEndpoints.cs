@@ -32,7 +32,7 @@ internal static class TrackingEndpoints
                 Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentAsync(ctx.Caller(), experimentId, ctx.RequestAborted)), json.ExperimentResponse))
             .Describe("GetExperiment", "Get an experiment", Tag);
         api.MapGet("/experiments/by-name/{name}", async (HttpContext ctx, string name) =>
-                Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentByNameAsync(ctx.Caller(), name, ctx.RequestAborted)), json.ExperimentResponse))
+                Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentByNameAsync(ctx.Caller(), Unescape(name), ctx.RequestAborted)), json.ExperimentResponse))
             .Describe("GetExperimentByName", "Get an experiment by name", Tag);
         api.MapJsonPost("/experiments/{experimentId}/rename", json.UpdateExperimentRequest, async (ctx, caller, req) =>
             {
@@ -98,14 +98,18 @@ internal static class TrackingEndpoints
             .Describe("LogInputs", "Record the datasets a run used", Tag);
         api.MapDelete("/runs/{runId}/tags/{key}", async (HttpContext ctx, string runId, string key) =>
             {
-                await Tracking(ctx).DeleteTagAsync(ctx.Caller(), runId, key, ctx.RequestAborted);
+                await Tracking(ctx).DeleteTagAsync(ctx.Caller(), runId, Unescape(key), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("DeleteRunTag", "Delete a run tag", Tag);
         api.MapGet("/runs/{runId}/metrics/{key}/history", async (HttpContext ctx, string runId, string key) =>
-                Ok(await Tracking(ctx).GetMetricHistoryAsync(ctx.Caller(), runId, key, ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted), json.MetricHistoryResponse))
+                Ok(await Tracking(ctx).GetMetricHistoryAsync(ctx.Caller(), runId, Unescape(key), ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted), json.MetricHistoryResponse))
             .Describe("GetMetricHistory", "Every point of one metric, ordered by step, with page tokens", Tag);
     }
+
+    // Kestrel decodes route values except "%2F" (so "/" cannot split a segment); names and keys may contain "/".
+    // Only that one escape is undone: decoding everything again would turn a literal "%41" into "A".
+    private static string Unescape(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     private static TrackingService Tracking(HttpContext context) => context.RequestServices.GetRequiredService<TrackingService>();
 }

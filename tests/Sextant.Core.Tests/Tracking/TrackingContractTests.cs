@@ -310,6 +310,51 @@ public abstract class TrackingContractTests(DatabaseEngine engine) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Experiment_zero_means_the_callers_own_default_experiment()
+    {
+        var other = await _db.CallerInNewProjectAsync("elsewhere");
+        var run = await Tracking.CreateRunAsync(other, new CreateRunRequest("0"));
+        var experiment = await Tracking.GetExperimentAsync(other, "0");
+        Assert.Equal("Default", experiment.Name);
+        Assert.Equal(experiment.ExperimentId, run.Info.ExperimentId);
+        Assert.NotEqual("0", run.Info.ExperimentId);
+        Assert.Single((await Tracking.SearchRunsAsync(other, new SearchRunsRequest(["0"]))).Runs);
+        Assert.DoesNotContain((await Tracking.SearchRunsAsync(Admin, new SearchRunsRequest(["0"]))).Runs, r => r.Info.RunId == run.Info.RunId);
+    }
+
+    [Fact]
+    public async Task Like_patterns_treat_backslashes_literally_on_every_engine()
+    {
+        var experiment = await NewExperimentAsync();
+        var run = await NewRunAsync(experiment, "paths");
+        await LogAsync(run, tags: [P("path", "C:\\data\\x_1"), P("plain", "a%b")]);
+        async Task<int> Count(string filter) => (await Tracking.SearchRunsAsync(Admin, new SearchRunsRequest([experiment], filter))).Runs.Count;
+        Assert.Equal(1, await Count("tags.path LIKE 'C:\\%'"));
+        Assert.Equal(1, await Count("tags.path ILIKE 'c:\\data\\%'"));
+        Assert.Equal(1, await Count("tags.plain LIKE 'a%'"));
+        Assert.Equal(0, await Count("tags.path LIKE 'C:\\'"));
+    }
+
+    [Fact]
+    public async Task Concurrent_creation_of_one_experiment_name_yields_one_winner_and_already_exists()
+    {
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            try
+            {
+                await Tracking.CreateExperimentAsync(Admin, new CreateExperimentRequest("race"));
+                return "created";
+            }
+            catch (SextantException e)
+            {
+                return e.ErrorCode;
+            }
+        }));
+        Assert.Equal(1, results.Count(r => r == "created"));
+        Assert.All(results.Where(r => r != "created"), r => Assert.Equal(ErrorCodes.ResourceAlreadyExists, r));
+    }
+
+    [Fact]
     public async Task A_viewer_cannot_write()
     {
         var viewer = await _db.CallerInNewProjectAsync("readers", Role.Viewer);

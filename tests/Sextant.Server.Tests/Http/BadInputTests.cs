@@ -74,6 +74,7 @@ public sealed class BadInputTests(ServerFixture fixture) : IClassFixture<ServerF
     [InlineData("/absolute")]
     [InlineData("a/./b")]
     [InlineData("bad*chars")]
+    [InlineData("trailing\n")]
     public async Task Unsafe_metric_keys_are_rejected(string key)
     {
         var run = await RunAsync();
@@ -102,6 +103,39 @@ public sealed class BadInputTests(ServerFixture fixture) : IClassFixture<ServerF
         AssertError(answer, 400, "INVALID_PARAMETER_VALUE", "body");
         Assert.Contains("at most 1048576 bytes", answer.Message);
         Assert.Equal(0, await MetricCountAsync(run));
+    }
+
+    [Fact]
+    public async Task A_nul_character_in_a_value_is_a_400_not_a_failed_commit()
+    {
+        var run = await RunAsync();
+        var answer = await Http.PostAsync("/api/2.0/mlflow/runs/set-tag", $$"""{"run_id": "{{run}}", "key": "k", "value": "a\u0000b"}""");
+        AssertError(answer, 400, "INVALID_PARAMETER_VALUE", "tags[0].value");
+        AssertError(await Http.PostAsync("/api/2.0/mlflow/experiments/create", """{"name": "x\u0000"}"""), 400, "INVALID_PARAMETER_VALUE", "name");
+        AssertError(await Http.GetJsonAsync("/api/2.0/mlflow/runs/get?run_id=a%00b"), 400, "INVALID_PARAMETER_VALUE", "run_id");
+    }
+
+    [Fact]
+    public async Task Oversized_searches_are_400()
+    {
+        var manyClauses = string.Join(" and ", Enumerable.Range(0, 31).Select(i => $"params.p{i} = 'x'"));
+        AssertError(await Http.PostAsync("/api/2.0/mlflow/runs/search", new { experiment_ids = new[] { "0" }, filter = manyClauses }), 400, "INVALID_PARAMETER_VALUE", "filter");
+        var longList = "params.p IN (" + string.Join(", ", Enumerable.Range(0, 1001).Select(i => $"'{i}'")) + ")";
+        AssertError(await Http.PostAsync("/api/2.0/mlflow/runs/search", new { experiment_ids = new[] { "0" }, filter = longList }), 400, "INVALID_PARAMETER_VALUE", "filter");
+        var manyOrders = Enumerable.Range(0, 11).Select(i => $"params.p{i}").ToArray();
+        AssertError(await Http.PostAsync("/api/2.0/mlflow/runs/search", new { experiment_ids = new[] { "0" }, order_by = manyOrders }), 400, "INVALID_PARAMETER_VALUE", "order_by");
+    }
+
+    [Fact]
+    public async Task An_artifact_path_cannot_be_a_file_and_a_folder()
+    {
+        var run = await RunAsync();
+        var root = $"/api/v1/runs/{run}/artifacts";
+        Assert.Equal(200, (int)(await Http.PutAsync($"{root}/a", new StringContent("file"))).StatusCode);
+        var below = await Http.PutAsync($"{root}/a/b", new StringContent("child"));
+        Assert.Equal(400, (int)below.StatusCode);
+        Assert.Equal(200, (int)(await Http.PutAsync($"{root}/c/d", new StringContent("child"))).StatusCode);
+        Assert.Equal(400, (int)(await Http.PutAsync($"{root}/c", new StringContent("file"))).StatusCode);
     }
 
     [Fact]

@@ -88,6 +88,37 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
         Assert.Equal(("default", "admin"), (answer.Json!["project"]!.GetValue<string>(), answer.Json!["role"]!.GetValue<string>()));
     }
 
+    [Theory]
+    [InlineData("Host", "attacker.example")]
+    [InlineData("X-Forwarded-For", "203.0.113.7")]
+    [InlineData("Forwarded", "for=203.0.113.7")]
+    public async Task Anonymous_access_is_refused_through_a_proxy_or_a_foreign_host_name(string header, string value)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/whoami");
+        if (header == "Host")
+        {
+            request.Headers.Host = value;
+        }
+        else
+        {
+            request.Headers.Add(header, value);
+        }
+        var response = await Http.SendAsync(request);
+        Assert.Equal(401, (int)response.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_anonymous_cross_site_form_post_is_refused()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/2.0/mlflow/experiments/create")
+        {
+            Content = new StringContent("""{"name": "csrf"}""", Encoding.UTF8, "text/plain"),
+        };
+        var response = await Http.SendAsync(request);
+        Assert.Equal(415, (int)response.StatusCode);
+        Assert.Equal(404, (await Http.GetJsonAsync("/api/2.0/mlflow/experiments/get-by-name?experiment_name=csrf")).Status);
+    }
+
     [Fact]
     public async Task A_non_loopback_server_refuses_to_start_without_keys_or_allow_anonymous()
     {

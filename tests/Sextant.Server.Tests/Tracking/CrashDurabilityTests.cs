@@ -68,8 +68,14 @@ public sealed class CrashDurabilityTests : IDisposable
             var stored = 0;
             for (var w = 0; w < 4; w++)
             {
-                var history = await http.GetJsonAsync($"/api/2.0/mlflow/metrics/get-history?run_id={run}&metric_key=w{w}");
-                stored += history.Json!["metrics"]?.AsArray().Count ?? 0;
+                string? token = null;
+                do
+                {
+                    var page = await http.GetJsonAsync($"/api/2.0/mlflow/metrics/get-history?run_id={run}&metric_key=w{w}&page_token={token}");
+                    stored += page.Json!["metrics"]?.AsArray().Count ?? 0;
+                    token = page.Json!["next_page_token"]?.GetValue<string>();
+                }
+                while (token is not null);
             }
             // In-flight requests may have committed without their answer arriving: at least what was acknowledged.
             Assert.True(stored >= acknowledged, $"stored {stored} < acknowledged {acknowledged}");

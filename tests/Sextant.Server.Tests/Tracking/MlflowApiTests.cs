@@ -104,6 +104,18 @@ public sealed class MlflowApiTests(ServerFixture fixture) : IClassFixture<Server
     }
 
     [Fact]
+    public async Task Native_routes_take_names_and_keys_with_slashes()
+    {
+        var id = await Http.CreateExperimentAsync("team/mnist");
+        var byName = await Http.GetJsonAsync("/api/v1/experiments/by-name/team%2Fmnist");
+        Assert.Equal(id, byName.Json!["experiment"]!["experiment_id"]!.GetValue<string>());
+        var run = await Http.CreateRunAsync(id);
+        await Http.PostAsync("/api/2.0/mlflow/runs/log-metric", new { run_id = run, key = "train/loss", value = 0.5, timestamp = 1 });
+        var history = await Http.GetJsonAsync($"/api/v1/runs/{run}/metrics/train%2Floss/history");
+        Assert.Single(history.Json!["metrics"]!.AsArray());
+    }
+
+    [Fact]
     public async Task Ajax_prefix_serves_the_same_api()
     {
         var id = await Http.CreateExperimentAsync("ajax");
