@@ -133,5 +133,5 @@ public sealed partial class SextantClient
     }
 
     internal static bool IsNotFound(SextantApiException e) =>
-        e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode == SextantErrorCodes.ResourceDoesNotExist;
+        e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode == ErrorCodes.ResourceDoesNotExist;
 }

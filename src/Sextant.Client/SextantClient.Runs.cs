@@ -39,7 +39,7 @@ public sealed partial class SextantClient
             {
                 experiment = await CreateExperimentAsync(experimentName, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
-            catch (SextantApiException e) when (e.ErrorCode == SextantErrorCodes.ResourceAlreadyExists)
+            catch (SextantApiException e) when (e.ErrorCode == ErrorCodes.ResourceAlreadyExists)
             {
                 // Another process created it between our lookup and our create.
                 experiment = await GetExperimentByNameAsync(experimentName, cancellationToken).ConfigureAwait(false)

@@ -114,7 +114,7 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
         var error = await Assert.ThrowsAsync<SextantApiException>(() => client.GetRunAsync("0123456789abcdef0123456789abcdef"));
 
         Assert.Equal(HttpStatusCode.NotFound, error.StatusCode);
-        Assert.Equal(SextantErrorCodes.ResourceDoesNotExist, error.ErrorCode);
+        Assert.Equal(ErrorCodes.ResourceDoesNotExist, error.ErrorCode);
         Assert.Contains("0123456789abcdef0123456789abcdef", error.Message);
     }
 
@@ -130,10 +130,10 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
         var duplicate = await Assert.ThrowsAsync<SextantApiException>(() => client.CreateExperimentAsync("client-errors"));
 
         Assert.Equal(HttpStatusCode.BadRequest, error.StatusCode);
-        Assert.Equal(SextantErrorCodes.InvalidParameterValue, error.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidParameterValue, error.ErrorCode);
         Assert.Equal("metrics", error.Field);
         Assert.Contains("1000", error.Message);
-        Assert.Equal(SextantErrorCodes.ResourceAlreadyExists, duplicate.ErrorCode);
+        Assert.Equal(ErrorCodes.ResourceAlreadyExists, duplicate.ErrorCode);
     }
 
     [Fact]
@@ -150,7 +150,7 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal(("default", "viewer", false), (identity.Project, identity.Role, identity.Anonymous));
         Assert.Contains(await admin.ListKeysAsync(), k => k.KeyId == created.Key.KeyId && k.RevokedAt is not null);
         Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
-        Assert.Equal(SextantErrorCodes.Unauthenticated, error.ErrorCode);
+        Assert.Equal(ErrorCodes.Unauthenticated, error.ErrorCode);
     }
 
     [Fact]
@@ -163,7 +163,7 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
         var error = await Assert.ThrowsAsync<SextantApiException>(() => viewer.CreateExperimentAsync("viewer-made"));
 
         Assert.Equal(HttpStatusCode.Forbidden, error.StatusCode);
-        Assert.Equal(SextantErrorCodes.PermissionDenied, error.ErrorCode);
+        Assert.Equal(ErrorCodes.PermissionDenied, error.ErrorCode);
     }
 
     [Fact]

@@ -152,7 +152,7 @@ public sealed class SextantRunTests(ServerFixture fixture) : IClassFixture<Serve
 
         Assert.Equal((1, 1L), (error.FailedBatches, error.FailedItems));
         var rejected = Assert.IsType<SextantApiException>(error.InnerException);
-        Assert.Equal(SextantErrorCodes.InvalidParameterValue, rejected.ErrorCode);
+        Assert.Equal(ErrorCodes.InvalidParameterValue, rejected.ErrorCode);
         Assert.Equal("params", rejected.Field);
         Assert.Contains(rejected.Message, error.Message);
         Assert.Equal(["acc", "after"], stored.Data.Metrics.Select(m => m.Key).Order());
@@ -310,7 +310,7 @@ public sealed class SextantRunTests(ServerFixture fixture) : IClassFixture<Serve
 
         var error = await Assert.ThrowsAsync<SextantApiException>(() => client.DownloadArtifactAsync(run.RunId, "nothing/here.txt", Stream.Null));
 
-        Assert.Equal(SextantErrorCodes.ResourceDoesNotExist, error.ErrorCode);
+        Assert.Equal(ErrorCodes.ResourceDoesNotExist, error.ErrorCode);
     }
 
     [Fact]

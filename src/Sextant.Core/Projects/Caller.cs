@@ -1,3 +1,4 @@
+using Sextant.Contracts;
 namespace Sextant.Core.Projects;
 
 /// <summary>What a caller may do inside its project. Higher includes lower.</summary>

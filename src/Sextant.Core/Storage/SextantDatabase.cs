@@ -3,6 +3,7 @@ using System.Reflection;
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Npgsql;
+using Sextant.Contracts;
 
 namespace Sextant.Core.Storage;
 

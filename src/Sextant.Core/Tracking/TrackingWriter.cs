@@ -5,6 +5,7 @@ using Microsoft.Data.Sqlite;
 using Npgsql;
 using NpgsqlTypes;
 using Sextant.Core.Storage;
+using Sextant.Contracts;
 
 namespace Sextant.Core.Tracking;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Sextant.Core;
 using Sextant.Core.Projects;
+using Sextant.Contracts;
 
 namespace Sextant.Server.Http;
 

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using Sextant.Core;
+using Sextant.Contracts;
 
 namespace Sextant.Server.Tests.Projects;
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Sextant.Contracts;
 
 namespace Sextant.Server.Tests.Tracking;
 
