@@ -6,8 +6,8 @@ using Sextant.Server;
 
 namespace Sextant.Server.Tests;
 
-/// <summary>A real Sextant server on 127.0.0.1 with a temporary data folder, and JSON helpers over HTTP.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+/// <summary>A real Sextant server on 127.0.0.1 with a temporary data folder (SQLite), and JSON helpers over HTTP.</summary>
+public class ServerFixture : IAsyncLifetime
 {
     private readonly Action<SextantServerOptions>? _configure;
 
@@ -27,9 +27,13 @@ public sealed class ServerFixture : IAsyncLifetime
     {
         var options = new SextantServerOptions { Port = 0, DataDirectory = DataDirectory };
         _configure?.Invoke(options);
+        await ConfigureAsync(options);
         Server = await SextantServer.StartAsync(options);
         Http = new HttpClient { BaseAddress = Server.Address };
     }
+
+    /// <summary>Lets a subclass change the options, e.g. put the metadata in PostgreSQL.</summary>
+    protected virtual Task ConfigureAsync(SextantServerOptions options) => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
@@ -43,6 +47,13 @@ public sealed class ServerFixture : IAsyncLifetime
         {
         }
     }
+}
+
+/// <summary>The same server with its metadata in a fresh PostgreSQL database.</summary>
+public sealed class PostgresServerFixture : ServerFixture
+{
+    protected override async Task ConfigureAsync(SextantServerOptions options) =>
+        options.DatabaseUri = await Sextant.Core.Tests.Storage.PostgresServer.CreateDatabaseAsync();
 }
 
 /// <summary>One HTTP answer: status, headers and the body parsed as JSON (null when it is not JSON).</summary>

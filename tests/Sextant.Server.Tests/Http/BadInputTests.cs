@@ -1,7 +1,7 @@
 namespace Sextant.Server.Tests.Http;
 
 /// <summary>Every kind of bad input gets its specific 4xx, names the field, and writes nothing.</summary>
-public sealed class BadInputTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+public abstract class BadInputTests(ServerFixture fixture)
 {
     private HttpClient Http => fixture.Http;
 
@@ -193,3 +193,7 @@ public sealed class BadInputTests(ServerFixture fixture) : IClassFixture<ServerF
         AssertError(await Http.GetJsonAsync("/api/2.0/mlflow/experiments/search?max_results=abc"), 400, "INVALID_PARAMETER_VALUE", "max_results");
     }
 }
+
+public sealed class SqliteBadInputTests(ServerFixture fixture) : BadInputTests(fixture), IClassFixture<ServerFixture>;
+
+public sealed class PostgresBadInputTests(PostgresServerFixture fixture) : BadInputTests(fixture), IClassFixture<PostgresServerFixture>;

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Sextant.Server.Tests.Tracking;
 
 /// <summary>The MLflow REST API as the MLflow Python client speaks it: routes, JSON shapes, error codes.</summary>
-public sealed class MlflowApiTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+public abstract class MlflowApiTests(ServerFixture fixture)
 {
     private HttpClient Http => fixture.Http;
 
@@ -181,3 +181,7 @@ public sealed class MlflowApiTests(ServerFixture fixture) : IClassFixture<Server
         Assert.Equal(200, (await Http.GetJsonAsync("/readyz")).Status);
     }
 }
+
+public sealed class SqliteMlflowApiTests(ServerFixture fixture) : MlflowApiTests(fixture), IClassFixture<ServerFixture>;
+
+public sealed class PostgresMlflowApiTests(PostgresServerFixture fixture) : MlflowApiTests(fixture), IClassFixture<PostgresServerFixture>;

@@ -25,7 +25,7 @@ namespace Sextant.Server.Tests.Tracking;
 /// fields must be JSON strings, int64 numbers or numeric strings, enums known names.</item>
 /// </list>
 /// </summary>
-public sealed class MlflowClientReplayTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+public abstract class MlflowClientReplayTests(ServerFixture fixture)
 {
     private const string Api = "/api/2.0/mlflow";
     private const string ProxyBase = "/api/2.0/mlflow-artifacts/artifacts";
@@ -554,3 +554,7 @@ public sealed class MlflowClientReplayTests(ServerFixture fixture) : IClassFixtu
     private static Dictionary<string, string> TagMap(JsonNode? tags) =>
         (tags?.AsArray() ?? []).ToDictionary(t => t!["key"]!.GetValue<string>(), t => t!["value"]!.GetValue<string>());
 }
+
+public sealed class SqliteMlflowClientReplayTests(ServerFixture fixture) : MlflowClientReplayTests(fixture), IClassFixture<ServerFixture>;
+
+public sealed class PostgresMlflowClientReplayTests(PostgresServerFixture fixture) : MlflowClientReplayTests(fixture), IClassFixture<PostgresServerFixture>;
