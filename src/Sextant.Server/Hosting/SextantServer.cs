@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 using Sextant.Contracts;
 using Sextant.Core;
 using Sextant.Core.Artifacts;
@@ -76,13 +77,34 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<IBlobStore>(new LocalBlobStore(Path.Combine(dataDirectory, "blobs")));
         builder.Services.AddSingleton<ArtifactService>();
         builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous, AllowAnyOrigin: options.AllowAnonymous));
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, SextantJsonContext.Default));
-        builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
+        builder.Services.ConfigureHttpJsonOptions(json =>
         {
-            document.Info.Title = "Sextant API";
-            document.Info.Description = "Native /api/v1 routes and MLflow-compatible /api/2.0/mlflow routes.";
-            return Task.CompletedTask;
-        }));
+            // The same contract as SextantJsonContext, so the OpenAPI schemas show the names on the wire.
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, SextantJsonContext.Default);
+            json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            json.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+        });
+        builder.Services.AddOpenApi(openApi =>
+        {
+            openApi.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Sextant API";
+                document.Info.Description = "Native /api/v1 routes and MLflow-compatible /api/2.0/mlflow routes.";
+                return Task.CompletedTask;
+            });
+            openApi.AddOperationTransformer(async (operation, context, cancellationToken) =>
+            {
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<JsonRequestBodyMetadata>().FirstOrDefault() is { } body)
+                {
+                    var schema = await context.GetOrCreateSchemaAsync(body.Type, null, cancellationToken);
+                    operation.RequestBody = new OpenApiRequestBody
+                    {
+                        Required = true,
+                        Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new() { Schema = schema } },
+                    };
+                }
+            });
+        });
 
         var app = builder.Build();
         var database = app.Services.GetRequiredService<SextantDatabase>();

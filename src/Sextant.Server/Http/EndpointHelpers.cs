@@ -6,6 +6,9 @@ using Sextant.Core.Projects;
 
 namespace Sextant.Server.Http;
 
+/// <summary>The JSON body type of a route whose body <see cref="JsonBody"/> reads, for the OpenAPI document.</summary>
+internal sealed record JsonRequestBodyMetadata(Type Type);
+
 /// <summary>Small helpers that keep endpoint files to one line of mapping per route.</summary>
 internal static class EndpointHelpers
 {
@@ -17,7 +20,9 @@ internal static class EndpointHelpers
             {
                 var body = await JsonBody.ReadAsync(context, typeInfo, options.Value.MaxJsonBodyBytes);
                 return await handler(context, context.Caller(), body);
-            });
+            })
+            // Not Accepts<T>(): that also makes routing refuse other content types, which MLflow clients may send.
+            .WithMetadata(new JsonRequestBodyMetadata(typeof(TRequest)));
 
     public static RouteHandlerBuilder Describe(this RouteHandlerBuilder builder, string name, string summary, string tag) =>
         builder.WithName(name).WithSummary(summary).WithTags(tag);

@@ -172,6 +172,12 @@ public abstract class MlflowApiTests(ServerFixture fixture)
             Assert.NotNull(o["summary"]);
             Assert.NotEmpty(o["tags"]!.AsArray());
         });
+        var logBatch = operations.Single(o => o["operationId"]!.GetValue<string>() == "MlflowLogBatch");
+        var schema = logBatch["requestBody"]!["content"]!["application/json"]!["schema"]!;
+        var reference = schema["$ref"]?.GetValue<string>();
+        var properties = reference is null ? schema["properties"] : doc.Json!["components"]!["schemas"]![reference.Split('/')[^1]]!["properties"];
+        Assert.NotNull(properties!["run_id"]);
+        Assert.NotNull(properties["metrics"]);
     }
 
     [Fact]
