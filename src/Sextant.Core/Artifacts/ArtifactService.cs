@@ -12,6 +12,8 @@ namespace Sextant.Core.Artifacts;
 /// </summary>
 public sealed class ArtifactService(SextantDatabase database, IBlobStore blobs)
 {
+    private const long ArtifactLockBase = 0x5E_7A_47_00_0000_0000;
+
     public async Task<BlobInfo> PutAsync(Caller caller, string? path, Stream content, CancellationToken cancellationToken = default)
     {
         caller.Require(Role.Editor);
@@ -23,6 +25,12 @@ public sealed class ArtifactService(SextantDatabase database, IBlobStore blobs)
         var blob = await blobs.PutAsync(content, cancellationToken);
         await using var write = await database.OpenAsync(cancellationToken);
         await using var transaction = await SextantDatabase.BeginWriteAsync(write, cancellationToken);
+        if (database.Engine == DatabaseEngine.Postgres)
+        {
+            // SQLite's write transactions are serial already; PostgreSQL's read committed ones need this lock so
+            // two uploads (of "a" and "a/b") cannot both pass the check below.
+            await write.ExecuteAsync("SELECT pg_advisory_xact_lock(@key)", new { key = ArtifactLockBase + caller.ProjectId }, transaction);
+        }
         // Checked again inside the write: another upload may have made a clash meanwhile.
         await EnsureNoFileFolderClashAsync(write, transaction, caller.ProjectId, normalized);
         await write.ExecuteAsync(

@@ -43,17 +43,21 @@ public sealed class LocalBlobStore : IBlobStore
                 sha = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
             var target = PathOf(sha);
+            var folder = Path.GetDirectoryName(target)!;
             if (File.Exists(target))
             {
                 File.Delete(tempPath);
             }
             else
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                Directory.CreateDirectory(folder);
                 File.Move(tempPath, target, overwrite: true);
-                // The rename itself must reach the disk before the database row that points at it.
-                SyncDirectory(Path.GetDirectoryName(target)!);
             }
+            // The rename and the folders it needed must reach the disk before the database row that points at
+            // the blob; also when another upload of the same content made them a moment ago.
+            SyncDirectory(folder);
+            SyncDirectory(Path.GetDirectoryName(folder)!);
+            SyncDirectory(_root);
             return new BlobInfo(sha, size);
         }
         catch
@@ -82,7 +86,7 @@ public sealed class LocalBlobStore : IBlobStore
         var fd = NativeMethods.Open(directory, 0);
         if (fd < 0)
         {
-            return;
+            throw new IOException($"Cannot open the blob folder '{directory}' to make it durable.");
         }
         var synced = NativeMethods.Fsync(fd);
         _ = NativeMethods.Close(fd);

@@ -14,6 +14,7 @@ public sealed partial class ProjectService(SextantDatabase database)
     public const string DefaultProject = "default";
     private const string KeyPrefix = "sx_";
     private const int MaxCachedKeys = 10_000;
+    private long _revocations;
     private static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(10);
 
     private readonly ConcurrentDictionary<string, (Caller Caller, DateTime Expires)> _keyCache = new();
@@ -154,6 +155,7 @@ public sealed partial class ProjectService(SextantDatabase database)
                 throw SextantException.NotFound($"API key '{keyId}' does not exist.");
             }
         }
+        Interlocked.Increment(ref _revocations);
         _keyCache.Clear();
     }
 
@@ -170,6 +172,8 @@ public sealed partial class ProjectService(SextantDatabase database)
         {
             return cached.Caller;
         }
+        // A revoke that happens while this lookup runs must not be undone by caching what the lookup read.
+        var generation = Volatile.Read(ref _revocations);
         await using var connection = await database.OpenAsync(cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<(long ProjectId, string Project, string Role)?>(
             """
@@ -178,7 +182,7 @@ public sealed partial class ProjectService(SextantDatabase database)
             """,
             new { hash });
         var caller = row is { } r ? new Caller(r.ProjectId, r.Project, ParseRole(r.Role), Anonymous: false) : null;
-        if (caller is not null)
+        if (caller is not null && generation == Volatile.Read(ref _revocations))
         {
             // Only real keys are cached (unknown secrets would let anyone grow it), and it stays bounded.
             if (_keyCache.Count >= MaxCachedKeys)

@@ -66,6 +66,14 @@ public sealed class SextantDatabase : IAsyncDisposable
     public static bool IsUniqueViolation(DbException e) =>
         e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } || e is SqliteException { SqliteExtendedErrorCode: 2067 or 1555 };
 
+    /// <summary>
+    /// Whether the database refused the data itself (a bad value, a constraint), as opposed to a failure that a
+    /// retry may get past (a deadlock, a timeout, a full disk).
+    /// </summary>
+    public static bool IsDataError(DbException e) =>
+        e is PostgresException p ? p.SqlState.StartsWith("22", StringComparison.Ordinal) || p.SqlState.StartsWith("23", StringComparison.Ordinal)
+        : e is SqliteException { SqliteErrorCode: 18 or 19 or 20 };
+
     /// <summary>Starts a write transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE).</summary>
     public static async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
         await connection.BeginTransactionAsync(cancellationToken);

@@ -21,6 +21,9 @@ public sealed class TrackingOptions
     /// <summary>Values in one IN / NOT IN list.</summary>
     public int MaxInListValues { get; set; } = 1000;
 
+    /// <summary>Characters in one filter value (a param value is at most 6000).</summary>
+    public int MaxFilterValueLength { get; set; } = 6000;
+
     /// <summary>Terms in one order_by.</summary>
     public int MaxOrderByTerms { get; set; } = 10;
 

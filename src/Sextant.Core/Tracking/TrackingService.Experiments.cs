@@ -279,6 +279,10 @@ public sealed partial class TrackingService
         {
             throw SextantException.Invalid("filter", $"A filter may have at most {options.MaxFilterClauses} comparisons; this one has {comparisons.Count}.");
         }
+        if (comparisons.FirstOrDefault(c => (c.Value.Text?.Length ?? 0) > options.MaxFilterValueLength || (c.Value.List?.Any(v => v.Length > options.MaxFilterValueLength) ?? false)) is { } longValue)
+        {
+            throw SextantException.Invalid("filter", $"A filter value may be at most {options.MaxFilterValueLength} characters; the one at position {longValue.Position} is longer.");
+        }
         if (comparisons.FirstOrDefault(c => c.Value.List?.Count > options.MaxInListValues) is { } longList)
         {
             throw SextantException.Invalid("filter", $"An IN list may have at most {options.MaxInListValues} values; the one at position {longList.Position} has {longList.Value.List!.Count}.");
@@ -291,6 +295,10 @@ public sealed partial class TrackingService
         if (orderBy?.Count > options.MaxOrderByTerms)
         {
             throw SextantException.Invalid("order_by", $"order_by may have at most {options.MaxOrderByTerms} terms; this one has {orderBy.Count}.");
+        }
+        foreach (var term in orderBy ?? [])
+        {
+            TrackingValidation.Value(term, "order_by", 500);
         }
         try
         {

@@ -105,9 +105,14 @@ public sealed partial class TrackingService
     }
 
     /// <summary>Logs metrics, params and tags atomically through the group-commit writer.</summary>
-    public async Task LogBatchAsync(Caller caller, LogBatchRequest request, CancellationToken cancellationToken = default)
+    /// <param name="idempotencyKey">The client's key for this request (the Idempotency-Key header): a retry with the same key is not applied twice.</param>
+    public async Task LogBatchAsync(Caller caller, LogBatchRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
         caller.Require(Role.Editor);
+        if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > 128 || !idempotencyKey.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':')))
+        {
+            throw SextantException.Invalid("Idempotency-Key", "The Idempotency-Key header must be 1-128 characters of letters, digits, '-', '_', '.' or ':'.");
+        }
         var runId = TrackingValidation.RunId(request.RunId);
         TrackingValidation.BatchSize(request, options);
         var metrics = TrackingValidation.Metrics(request.Metrics, options);
@@ -118,7 +123,7 @@ public sealed partial class TrackingService
         {
             return;
         }
-        await writer.WriteAsync(new TrackingWrite(run.Id, run.Uuid, metrics, parameters, tags), cancellationToken);
+        await writer.WriteAsync(new TrackingWrite(run.Id, run.Uuid, metrics, parameters, tags, idempotencyKey), cancellationToken);
     }
 
     public async Task DeleteTagAsync(Caller caller, string? runId, string? key, CancellationToken cancellationToken = default)
@@ -147,6 +152,15 @@ public sealed partial class TrackingService
             TrackingValidation.Value(dataset.Digest, $"{field}.dataset.digest", 36);
             TrackingValidation.Value(dataset.SourceType, $"{field}.dataset.source_type", 36);
             TrackingValidation.Value(dataset.Source, $"{field}.dataset.source", 65535);
+            // MLflow's limits for a dataset's schema and profile.
+            if (dataset.Schema is not null)
+            {
+                TrackingValidation.Value(dataset.Schema, $"{field}.dataset.schema", 1_048_575);
+            }
+            if (dataset.Profile is not null)
+            {
+                TrackingValidation.Value(dataset.Profile, $"{field}.dataset.profile", 16_384);
+            }
             if (dataset.Name.Length == 0 || dataset.Digest.Length == 0)
             {
                 throw SextantException.Invalid($"{field}.dataset", $"{field}.dataset needs a non-empty name and digest.");

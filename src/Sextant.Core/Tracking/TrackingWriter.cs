@@ -22,6 +22,10 @@ public sealed class TrackingWriter : IAsyncDisposable
     private readonly Task _loop;
     private DbConnection? _sqliteConnection;
     private SqliteMetricStatements? _statements;
+    private long _lastKeyCleanup;
+
+    /// <summary>How long an idempotency key is remembered.</summary>
+    internal static readonly TimeSpan IdempotencyWindow = TimeSpan.FromHours(24);
 
     public TrackingWriter(SextantDatabase database, TrackingOptions options)
     {
@@ -106,26 +110,38 @@ public sealed class TrackingWriter : IAsyncDisposable
         try
         {
             await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
+            var replays = new HashSet<TrackingWrite>();
             foreach (var write in batch)
             {
                 if (write.Params.Length == 0 && write.Tags.Length == 0)
                 {
+                    if (!await ClaimAsync(connection, transaction, write))
+                    {
+                        replays.Add(write);
+                    }
                     continue;
                 }
                 await transaction.SaveAsync("w");
                 SextantException? failure;
+                var replay = false;
                 try
                 {
-                    failure = await WriteParamsAndTagsAsync(connection, transaction, write);
+                    replay = !await ClaimAsync(connection, transaction, write);
+                    failure = replay ? null : await WriteParamsAndTagsAsync(connection, transaction, write);
                 }
-                catch (DbException e)
+                catch (DbException e) when (SextantDatabase.IsDataError(e))
                 {
-                    // A value the database refuses fails its own request only, not the others in the commit.
-                    failure = SextantException.Invalid("tags", $"The database refused this write: {e.Message}");
+                    // A value the database refuses fails its own request only. Anything else (a deadlock, a
+                    // full disk, a timeout) is not the request's fault: it fails the whole commit as a 503.
+                    failure = SextantException.Invalid("body", $"The database refused this write: {e.Message}");
                 }
                 if (failure is null)
                 {
                     await transaction.ReleaseAsync("w");
+                    if (replay)
+                    {
+                        replays.Add(write);
+                    }
                 }
                 else
                 {
@@ -133,7 +149,8 @@ public sealed class TrackingWriter : IAsyncDisposable
                     failures[write] = failure;
                 }
             }
-            var accepted = batch.Where(w => w.Metrics.Length > 0 && !failures.ContainsKey(w)).ToList();
+            await ForgetOldRequestKeysAsync(connection, transaction);
+            var accepted = batch.Where(w => w.Metrics.Length > 0 && !failures.ContainsKey(w) && !replays.Contains(w)).ToList();
             if (accepted.Count > 0)
             {
                 if (connection is NpgsqlConnection npgsql)
@@ -158,8 +175,41 @@ public sealed class TrackingWriter : IAsyncDisposable
         return failures;
     }
 
+    /// <summary>
+    /// Records a write's idempotency key; false when a write with that key was already committed (a client's
+    /// retry after an answer it never got), which is then acknowledged without being applied again.
+    /// </summary>
+    private static async Task<bool> ClaimAsync(DbConnection connection, DbTransaction transaction, TrackingWrite write)
+    {
+        if (write.IdempotencyKey is null)
+        {
+            return true;
+        }
+        var inserted = await connection.ExecuteAsync(
+            "INSERT INTO write_requests (key, created_at) VALUES (@key, @now) ON CONFLICT (key) DO NOTHING",
+            new { key = $"{write.RunId}:{write.IdempotencyKey}", now = Clock.NowMs() }, transaction);
+        return inserted == 1;
+    }
+
+    private async Task ForgetOldRequestKeysAsync(DbConnection connection, DbTransaction transaction)
+    {
+        var now = Clock.NowMs();
+        if (now - _lastKeyCleanup < (long)TimeSpan.FromMinutes(10).TotalMilliseconds)
+        {
+            return;
+        }
+        _lastKeyCleanup = now;
+        await connection.ExecuteAsync("DELETE FROM write_requests WHERE created_at < @cutoff",
+            new { cutoff = now - (long)IdempotencyWindow.TotalMilliseconds }, transaction);
+    }
+
     private static async Task<SextantException?> WriteParamsAndTagsAsync(DbConnection connection, DbTransaction transaction, TrackingWrite write)
     {
+        // The runs row is locked before run_tags, in the same order as UpdateRun, so the two cannot deadlock.
+        if (write.Tags.LastOrDefault(t => t.Key == TrackingService.RunNameTag) is { } runName)
+        {
+            await connection.ExecuteAsync("UPDATE runs SET name = @Value WHERE id = @run", new { run = write.RunId, runName.Value }, transaction);
+        }
         foreach (var param in write.Params.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var inserted = await connection.ExecuteAsync(
@@ -181,10 +231,6 @@ public sealed class TrackingWriter : IAsyncDisposable
             await connection.ExecuteAsync(
                 "INSERT INTO run_tags (run_id, key, value) VALUES (@run, @Key, @Value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                 new { run = write.RunId, tag.Key, tag.Value }, transaction);
-            if (tag.Key == TrackingService.RunNameTag)
-            {
-                await connection.ExecuteAsync("UPDATE runs SET name = @Value WHERE id = @run", new { run = write.RunId, tag.Value }, transaction);
-            }
         }
         return null;
     }

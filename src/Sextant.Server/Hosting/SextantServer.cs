@@ -76,7 +76,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<TrackingService>();
         builder.Services.AddSingleton<IBlobStore>(new LocalBlobStore(Path.Combine(dataDirectory, "blobs")));
         builder.Services.AddSingleton<ArtifactService>();
-        builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous, AllowAnyOrigin: options.AllowAnonymous));
+        builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous, AnonymousFromAnywhere: options.AllowAnonymous));
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             // The same contract as SextantJsonContext, so the OpenAPI schemas show the names on the wire.
@@ -107,42 +107,50 @@ public sealed class SextantServer : IAsyncDisposable
         });
 
         var app = builder.Build();
-        var database = app.Services.GetRequiredService<SextantDatabase>();
-        await database.MigrateAsync(cancellationToken);
-        var projects = app.Services.GetRequiredService<ProjectService>();
-        await projects.EnsureDefaultProjectAsync(cancellationToken);
-        if (!loopback && !options.AllowAnonymous && !await projects.AnyKeyAsync(cancellationToken))
+        try
         {
-            await app.DisposeAsync();
-            throw new SextantException(ErrorCodes.PermissionDenied,
-                $"Refusing to listen on {options.Host} without authentication: no API key exists. Create one with 'sextant keys create --data {options.DataDirectory} --name admin --role admin', or pass --allow-anonymous.",
-                403);
-        }
-
-        app.UseMiddleware<ErrorHandlingMiddleware>();
-        app.UseMiddleware<CallerMiddleware>();
-        app.MapGet("/healthz", () => ApiResults.Empty()).Describe("Health", "The process is up", "Health").ExcludeFromDescription();
-        app.MapGet("/readyz", async (SextantDatabase db, CancellationToken ct) =>
+            var database = app.Services.GetRequiredService<SextantDatabase>();
+            await database.MigrateAsync(cancellationToken);
+            var projects = app.Services.GetRequiredService<ProjectService>();
+            await projects.EnsureDefaultProjectAsync(cancellationToken);
+            if (!loopback && !options.AllowAnonymous && !await projects.AnyKeyAsync(cancellationToken))
             {
-                await using var connection = await db.OpenAsync(ct);
-                await using var command = connection.CreateCommand();
-                command.CommandText = "SELECT 1";
-                await command.ExecuteScalarAsync(ct);
-                return ApiResults.Empty();
-            })
-            .Describe("Ready", "The server can reach its database", "Health");
-        app.MapOpenApi("/openapi/v1.json");
-        app.MapProjectEndpoints();
-        app.MapTrackingEndpoints();
-        app.MapMlflowTrackingEndpoints();
-        app.MapArtifactEndpoints();
-        app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
-                $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))
-            .ExcludeFromDescription();
+                throw new SextantException(ErrorCodes.PermissionDenied,
+                    $"Refusing to listen on {options.Host} without authentication: no API key exists. Create one with 'sextant keys create --data {options.DataDirectory} --name admin --role admin', or pass --allow-anonymous.",
+                    403);
+            }
 
-        await app.StartAsync(cancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new SextantServer(app, new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/"), databaseUri);
+            app.UseMiddleware<ErrorHandlingMiddleware>();
+            app.UseMiddleware<CallerMiddleware>();
+            app.MapGet("/healthz", () => ApiResults.Empty()).Describe("Health", "The process is up", "Health").ExcludeFromDescription();
+            app.MapGet("/readyz", async (SextantDatabase db, CancellationToken ct) =>
+                {
+                    await using var connection = await db.OpenAsync(ct);
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = "SELECT 1";
+                    await command.ExecuteScalarAsync(ct);
+                    return ApiResults.Empty();
+                })
+                .Describe("Ready", "The server can reach its database", "Health");
+            app.MapOpenApi("/openapi/v1.json");
+            app.MapProjectEndpoints();
+            app.MapTrackingEndpoints();
+            app.MapMlflowTrackingEndpoints();
+            app.MapArtifactEndpoints();
+            app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
+                    $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))
+                .ExcludeFromDescription();
+
+            await app.StartAsync(cancellationToken);
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new SextantServer(app, new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/"), databaseUri);
+        }
+        catch
+        {
+            // A server that failed to start (a migration, a refused bind) releases what it opened.
+            await app.DisposeAsync();
+            throw;
+        }
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);

@@ -46,7 +46,8 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
             {
                 throw new SextantException(ErrorCodes.Unauthenticated, "Authentication required: send 'Authorization: Bearer <API key>'.", 401);
             }
-            if (!policy.AllowAnyOrigin)
+            EnsureNotCrossSite(context);
+            if (!policy.AnonymousFromAnywhere)
             {
                 EnsureLocalCaller(context);
             }
@@ -60,9 +61,8 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
     }
 
     /// <summary>
-    /// Anonymous admin is for a person on this machine. A request relayed by a proxy, one whose Host names some
-    /// other site (DNS rebinding), or a cross-site form post (which cannot send a JSON content type without a
-    /// CORS preflight, which this server never grants) is not that person.
+    /// Anonymous admin is for a person on this machine: not a request relayed by a proxy, nor one whose Host
+    /// names some other site (DNS rebinding). Skipped only when anonymous access beyond loopback was asked for.
     /// </summary>
     private static void EnsureLocalCaller(HttpContext context)
     {
@@ -76,17 +76,39 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         {
             throw new SextantException(ErrorCodes.Unauthenticated, "Anonymous access is not allowed through a proxy; send an API key.", 401);
         }
-        var host = request.Host.Host;
-        if (!(host is "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip))))
+        if (!IsLoopbackHost(request.Host.Host))
         {
-            throw new SextantException(ErrorCodes.Unauthenticated, $"Anonymous access needs a loopback Host header (localhost, 127.0.0.1, [::1]), not '{host}'; send an API key.", 401);
-        }
-        if (HttpMethods.IsPost(request.Method) && request.ContentType is { } type && !IsJson(type))
-        {
-            throw new SextantException(ErrorCodes.InvalidParameterValue,
-                $"Anonymous POST requests must be sent as application/json, not '{type}' (this blocks cross-site form posts).", 415, "Content-Type");
+            throw new SextantException(ErrorCodes.Unauthenticated, $"Anonymous access needs a loopback Host header (localhost, 127.0.0.1, [::1]), not '{request.Host.Host}'; send an API key.", 401);
         }
     }
+
+    /// <summary>
+    /// A web page the user visits must not act as the anonymous admin (CSRF): browsers say where a request comes
+    /// from (Sec-Fetch-Site, Origin), and a POST must be JSON, which a page cannot send cross-site without a CORS
+    /// preflight that this server never grants. Always applied to anonymous callers.
+    /// </summary>
+    private static void EnsureNotCrossSite(HttpContext context)
+    {
+        var request = context.Request;
+        var site = request.Headers["Sec-Fetch-Site"].ToString();
+        if (site is "cross-site" or "same-site")
+        {
+            throw new SextantException(ErrorCodes.PermissionDenied, "Anonymous requests from another web site are refused; send an API key.", 403);
+        }
+        var origin = request.Headers.Origin.ToString();
+        if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var originUri) && IsLoopbackHost(originUri.Host)))
+        {
+            throw new SextantException(ErrorCodes.PermissionDenied, $"Anonymous requests from origin '{origin}' are refused; send an API key.", 403);
+        }
+        if (HttpMethods.IsPost(request.Method) && !(request.ContentType is { } type && IsJson(type)))
+        {
+            throw new SextantException(ErrorCodes.InvalidParameterValue,
+                $"Anonymous POST requests must be sent as application/json, not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");
+        }
+    }
+
+    private static bool IsLoopbackHost(string host) =>
+        host is "localhost" || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     private static bool IsJson(string contentType)
     {
@@ -110,10 +132,10 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
 }
 
 /// <summary>
-/// Whether unauthenticated callers are let in (loopback binding, or --allow-anonymous), and whether they must be
-/// local (always, unless anonymous access was explicitly allowed beyond loopback).
+/// Whether unauthenticated callers are let in (loopback binding, or --allow-anonymous), and whether they may come
+/// from other machines (only when anonymous access was explicitly allowed beyond loopback).
 /// </summary>
-internal sealed record AccessPolicy(bool AnonymousAllowed, bool AllowAnyOrigin);
+internal sealed record AccessPolicy(bool AnonymousAllowed, bool AnonymousFromAnywhere);
 
 internal static class HttpContextCallerExtensions
 {

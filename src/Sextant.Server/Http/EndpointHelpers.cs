@@ -27,6 +27,10 @@ internal static class EndpointHelpers
     public static RouteHandlerBuilder Describe(this RouteHandlerBuilder builder, string name, string summary, string tag) =>
         builder.WithName(name).WithSummary(summary).WithTags(tag);
 
+    /// <summary>The Idempotency-Key header of a write, if the client sent one.</summary>
+    public static string? IdempotencyKey(this HttpContext context) =>
+        context.Request.Headers.TryGetValue("Idempotency-Key", out var value) ? value.ToString() : null;
+
     public static string? Query(this HttpContext context, string name) =>
         context.Request.Query.TryGetValue(name, out var value) ? value.ToString() : null;
 

@@ -34,6 +34,11 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         {
             await WriteAsync(context, 400, ErrorCodes.InvalidParameterValue, $"A value cannot be stored: {e.MessageText}", null);
         }
+        catch (NpgsqlException e) when (e.InnerException is TimeoutException || e.IsTransient)
+        {
+            // Connection pool exhausted, server restarting, network blip: worth a retry, not a 500.
+            await WriteAsync(context, 503, ErrorCodes.TemporarilyUnavailable, $"The database is busy or unreachable; retry shortly. ({e.Message})", null);
+        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; nothing to answer.

@@ -90,19 +90,19 @@ internal static class MlflowTrackingEndpoints
             .Describe("MlflowSearchRuns" + suffix, "Search runs with MLflow's filter language", Tag);
         api.MapJsonPost("/runs/log-metric", json.LogMetricRequest, async (ctx, caller, req) =>
             {
-                await Tracking(ctx).LogBatchAsync(caller, new LogBatchRequest(req.RunId ?? req.RunUuid, [new MetricInput(req.Key, req.Value, req.Timestamp, req.Step)]), ctx.RequestAborted);
+                await Tracking(ctx).LogBatchAsync(caller, new LogBatchRequest(req.RunId ?? req.RunUuid, [new MetricInput(req.Key, req.Value, req.Timestamp, req.Step)]), ctx.IdempotencyKey(), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("MlflowLogMetric" + suffix, "Log one metric point", Tag);
         api.MapJsonPost("/runs/log-parameter", json.LogParamRequest, async (ctx, caller, req) =>
             {
-                await Tracking(ctx).LogBatchAsync(caller, new LogBatchRequest(req.RunId ?? req.RunUuid, Params: [new KeyValueInput(req.Key, req.Value)]), ctx.RequestAborted);
+                await Tracking(ctx).LogBatchAsync(caller, new LogBatchRequest(req.RunId ?? req.RunUuid, Params: [new KeyValueInput(req.Key, req.Value)]), ctx.IdempotencyKey(), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("MlflowLogParam" + suffix, "Log one param (write-once)", Tag);
         api.MapJsonPost("/runs/set-tag", json.SetTagRequest, async (ctx, caller, req) =>
             {
-                await Tracking(ctx).LogBatchAsync(caller, new LogBatchRequest(req.RunId ?? req.RunUuid, Tags: [new KeyValueInput(req.Key, req.Value)]), ctx.RequestAborted);
+                await Tracking(ctx).LogBatchAsync(caller, new LogBatchRequest(req.RunId ?? req.RunUuid, Tags: [new KeyValueInput(req.Key, req.Value)]), ctx.IdempotencyKey(), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("MlflowSetTag" + suffix, "Set a run tag", Tag);
@@ -114,7 +114,7 @@ internal static class MlflowTrackingEndpoints
             .Describe("MlflowDeleteTag" + suffix, "Delete a run tag", Tag);
         api.MapJsonPost("/runs/log-batch", json.LogBatchRequest, async (ctx, caller, req) =>
             {
-                await Tracking(ctx).LogBatchAsync(caller, req, ctx.RequestAborted);
+                await Tracking(ctx).LogBatchAsync(caller, req, ctx.IdempotencyKey(), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("MlflowLogBatch" + suffix, "Log metrics, params and tags in one atomic batch", Tag);

@@ -86,7 +86,7 @@ internal static class TrackingEndpoints
             .Describe("RestoreRun", "Restore a deleted run", Tag);
         api.MapJsonPost("/runs/{runId}/log-batch", json.LogBatchRequest, async (ctx, caller, req) =>
             {
-                await Tracking(ctx).LogBatchAsync(caller, req with { RunId = (string)ctx.Request.RouteValues["runId"]! }, ctx.RequestAborted);
+                await Tracking(ctx).LogBatchAsync(caller, req with { RunId = (string)ctx.Request.RouteValues["runId"]! }, ctx.IdempotencyKey(), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("LogBatch", "Log metrics, params and tags atomically; acknowledged after commit", Tag);

@@ -127,6 +127,16 @@ public abstract class BadInputTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Over_long_filter_values_and_dataset_profiles_are_400()
+    {
+        var filter = $"tags.x LIKE '{new string('*', 6001)}'";
+        AssertError(await Http.PostAsync("/api/2.0/mlflow/runs/search", new { experiment_ids = new[] { "0" }, filter }), 400, "INVALID_PARAMETER_VALUE", "filter");
+        var run = await RunAsync();
+        var inputs = new { run_id = run, datasets = new[] { new { dataset = new { name = "d", digest = "1", source_type = "local", source = "s", profile = new string('p', 16_385) } } } };
+        AssertError(await Http.PostAsync("/api/2.0/mlflow/runs/log-inputs", inputs), 400, "INVALID_PARAMETER_VALUE", "datasets[0].dataset.profile");
+    }
+
+    [Fact]
     public async Task An_artifact_path_cannot_be_a_file_and_a_folder()
     {
         var run = await RunAsync();

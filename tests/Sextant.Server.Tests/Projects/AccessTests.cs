@@ -120,6 +120,49 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
         Assert.Equal(404, (await Http.GetJsonAsync("/api/2.0/mlflow/experiments/get-by-name?experiment_name=csrf")).Status);
     }
 
+    [Theory]
+    [InlineData("Sec-Fetch-Site", "cross-site", 403)]
+    [InlineData("Origin", "https://attacker.example", 403)]
+    [InlineData("Origin", "null", 403)]
+    public async Task Anonymous_requests_from_another_web_site_are_refused(string header, string value, int status)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/whoami");
+        request.Headers.TryAddWithoutValidation(header, value);
+        Assert.Equal(status, (int)(await Http.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_loopback_origin_is_a_local_page_and_allowed()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/whoami");
+        request.Headers.TryAddWithoutValidation("Origin", "http://localhost:5000");
+        request.Headers.TryAddWithoutValidation("Sec-Fetch-Site", "same-origin");
+        Assert.Equal(200, (int)(await Http.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_anonymous_post_without_a_content_type_is_refused()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/2.0/mlflow/experiments/create")
+        {
+            Content = new ByteArrayContent("""{"name": "no-type"}"""u8.ToArray()),
+        };
+        Assert.Null(request.Content.Headers.ContentType);
+        Assert.Equal(415, (int)(await Http.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_keyed_post_needs_no_json_content_type()
+    {
+        var key = await KeyAsync("proj-ct", "editor");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/2.0/mlflow/experiments/create")
+        {
+            Content = new StringContent("""{"name": "with-key"}""", Encoding.UTF8, "text/plain"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        Assert.Equal(200, (int)(await Http.SendAsync(request)).StatusCode);
+    }
+
     [Fact]
     public async Task A_non_loopback_server_refuses_to_start_without_keys_or_allow_anonymous()
     {

@@ -116,6 +116,30 @@ public abstract class MlflowApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_retried_log_batch_with_the_same_idempotency_key_is_applied_once()
+    {
+        var run = await Http.CreateRunAsync(await Http.CreateExperimentAsync("idempotent"));
+        var body = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            run_id = run,
+            metrics = Enumerable.Range(0, 10).Select(i => new { key = "m", value = 1.0, timestamp = 1L, step = (long)i }).ToArray(),
+            tags = new[] { new { key = "t", value = "v" } },
+        });
+        async Task<int> Send(string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/2.0/mlflow/runs/log-batch") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.Add("Idempotency-Key", key);
+            return (int)(await Http.SendAsync(request)).StatusCode;
+        }
+        Assert.Equal(200, await Send("batch-1"));
+        Assert.Equal(200, await Send("batch-1"));
+        Assert.Equal(200, await Send("batch-2"));
+        Assert.Equal(400, await Send("not a valid key!"));
+        var history = await Http.GetJsonAsync($"/api/2.0/mlflow/metrics/get-history?run_id={run}&metric_key=m");
+        Assert.Equal(20, history.Json!["metrics"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task Ajax_prefix_serves_the_same_api()
     {
         var id = await Http.CreateExperimentAsync("ajax");
