@@ -7,10 +7,11 @@ namespace Sextant.Client;
 
 /// <summary>
 /// Buffers a run's metrics, params and tags and sends them from one background loop, in order, in batches
-/// within the server's limits: every <see cref="SextantRunOptions.FlushInterval"/>, as soon as a batch is full,
-/// or on <see cref="FlushAsync"/>. Temporary failures are retried for up to <see cref="SextantRunOptions.MaxRetryDuration"/>;
+/// within the server's limits (item counts, and <see cref="SextantRunOptions.MaxBatchBytes"/> for the body):
+/// every <see cref="SextantRunOptions.FlushInterval"/>, as soon as a batch is full, or on <see cref="FlushAsync"/>. Temporary failures are retried for up to <see cref="SextantRunOptions.MaxRetryDuration"/>;
 /// a batch the server rejects, or one still failing after that, is counted and thrown (with the first failure) by the
-/// next FlushAsync or DisposeAsync, so a failure is never dropped silently.
+/// next FlushAsync or DisposeAsync, so a failure is never dropped silently. Each batch carries an Idempotency-Key,
+/// the same on every retry, so a batch the server committed after the client stopped waiting is not applied twice.
 /// </summary>
 internal sealed class RunLogBatcher : IAsyncDisposable
 {
@@ -20,6 +21,7 @@ internal sealed class RunLogBatcher : IAsyncDisposable
     private readonly SextantClient _client;
     private readonly string _runId;
     private readonly SextantRunOptions _options;
+    private readonly Action<List<KeyValueInput>> _paramsNotSent;
     // A Monitor rather than a Lock: producers wait on it while the buffer is full.
     private readonly object _gate = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -41,11 +43,13 @@ internal sealed class RunLogBatcher : IAsyncDisposable
     // When the current run of temporary failures began (Stopwatch timestamp); null after a success. Loop only.
     private long? _outageStart;
 
-    public RunLogBatcher(SextantClient client, string runId, SextantRunOptions options)
+    /// <param name="paramsNotSent">Called with the params of a batch given up, before its failure is reported.</param>
+    public RunLogBatcher(SextantClient client, string runId, SextantRunOptions options, Action<List<KeyValueInput>> paramsNotSent)
     {
         _client = client;
         _runId = runId;
         _options = options;
+        _paramsNotSent = paramsNotSent;
         _loop = RunFailureScope.RunDetached(LoopAsync);
     }
 
@@ -161,16 +165,19 @@ internal sealed class RunLogBatcher : IAsyncDisposable
         // Params first and in requests of their own: they are write-once, so the server refuses a whole request when
         // another process logged another value for one of them, and that must not take metrics or tags down with it.
         var paramsPerBatch = Math.Min(_options.MaxParamsPerBatch, _options.MaxItemsPerBatch);
-        for (var p = 0; p < parameters.Count; p += paramsPerBatch)
+        for (var p = 0; p < parameters.Count;)
         {
-            await SendAsync([], parameters.GetRange(p, Math.Min(paramsPerBatch, parameters.Count - p)), []).ConfigureAwait(false);
+            var paramCount = new BatchByteBudget(_options.MaxBatchBytes).Take(parameters, p, paramsPerBatch, BatchByteBudget.Estimate);
+            await SendAsync([], parameters.GetRange(p, paramCount), []).ConfigureAwait(false);
+            p += paramCount;
         }
         int m = 0, t = 0;
         while (m < metrics.Count || t < tags.Count)
         {
             // Tags before metrics: they are few and give the metrics their context.
-            var tagCount = Math.Min(Math.Min(tags.Count - t, _options.MaxTagsPerBatch), _options.MaxItemsPerBatch);
-            var metricCount = Math.Min(Math.Min(metrics.Count - m, _options.MaxMetricsPerBatch), _options.MaxItemsPerBatch - tagCount);
+            var budget = new BatchByteBudget(_options.MaxBatchBytes);
+            var tagCount = budget.Take(tags, t, Math.Min(_options.MaxTagsPerBatch, _options.MaxItemsPerBatch), BatchByteBudget.Estimate);
+            var metricCount = budget.Take(metrics, m, Math.Min(_options.MaxMetricsPerBatch, _options.MaxItemsPerBatch - tagCount), BatchByteBudget.Estimate);
             await SendAsync(metrics.GetRange(m, metricCount), [], tags.GetRange(t, tagCount)).ConfigureAwait(false);
             m += metricCount;
             t += tagCount;
@@ -179,7 +186,14 @@ internal sealed class RunLogBatcher : IAsyncDisposable
 
     private async Task SendAsync(List<MetricInput> metrics, List<KeyValueInput> parameters, List<KeyValueInput> tags)
     {
-        var failure = await SendWithRetriesAsync(() => _client.LogBatchAsync(_runId, metrics, parameters, tags)).ConfigureAwait(false);
+        // One key for every attempt: a retry after a timeout must not apply a batch the server has already committed.
+        var idempotencyKey = SextantClient.NewIdempotencyKey();
+        var failure = await SendWithRetriesAsync(() => _client.LogBatchAsync(_runId, metrics, parameters, tags, idempotencyKey)).ConfigureAwait(false);
+        if (failure is not null && parameters.Count > 0)
+        {
+            // Before the failure can be reported, so that the caller who sees it can log these params again.
+            _paramsNotSent(parameters);
+        }
         Complete(metrics.Count + parameters.Count + tags.Count, failure);
     }
 

@@ -14,14 +14,16 @@ public sealed partial class SextantClient
     }
 
     /// <summary>Uploads <paramref name="content"/> from its current position to the end as the artifact at <paramref name="artifactPath"/>.</summary>
+    /// <remarks><paramref name="content"/> is not disposed: it stays the caller's, read up to its end (or as far as the upload got).</remarks>
     public async Task UploadArtifactAsync(string runId, string artifactPath, Stream content, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         ArgumentException.ThrowIfNullOrEmpty(artifactPath);
         ArgumentNullException.ThrowIfNull(content);
         var uri = ArtifactUri(runId, artifactPath);
-        // StreamContent reads as it sends; it announces Content-Length when the stream can seek.
-        using var body = new StreamContent(content, 81920);
+        // StreamContent reads as it sends; it announces Content-Length when the stream can seek. It also disposes the
+        // stream it sends, hence the non-owning view.
+        using var body = new StreamContent(new NonOwningStream(content), 81920);
         body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         using var response = await SendStreamingAsync(HttpMethod.Put, uri, body, cancellationToken).ConfigureAwait(false);
     }

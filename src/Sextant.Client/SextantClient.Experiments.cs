@@ -65,6 +65,6 @@ public sealed partial class SextantClient
     public Task DeleteExperimentAsync(string experimentId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(experimentId);
-        return SendJsonAsync(HttpMethod.Delete, $"api/v1/experiments/{Segment(experimentId)}", null, Wire.EmptyResponse, cancellationToken);
+        return SendJsonAsync(HttpMethod.Delete, $"api/v1/experiments/{Segment(experimentId)}", null, null, Wire.EmptyResponse, cancellationToken);
     }
 }

@@ -12,11 +12,15 @@ namespace Sextant.Client;
 // The HTTP plumbing every typed call goes through: URIs, auth, timeouts and error bodies.
 public sealed partial class SextantClient
 {
-    internal async Task<TResponse> SendJsonAsync<TResponse>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+    internal const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <param name="idempotencyKey">Sent as the Idempotency-Key header, so that the server applies a retried write once.</param>
+    internal async Task<TResponse> SendJsonAsync<TResponse>(
+        HttpMethod method, string path, HttpContent? content, string? idempotencyKey, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(RequestTimeout);
-        using var request = CreateRequest(method, path, content);
+        using var request = CreateRequest(method, path, content, idempotencyKey);
         try
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
@@ -28,19 +32,31 @@ public sealed partial class SextantClient
         {
             throw new TimeoutException($"{method} {request.RequestUri} did not complete within {RequestTimeout.TotalSeconds:0} s.");
         }
+        catch (OperationCanceledException e) when (IsHttpClientTimeout(e, cancellationToken))
+        {
+            throw HttpClientTimeout(method, request, e);
+        }
     }
 
     internal Task<TResponse> PostJsonAsync<TRequest, TResponse>(string path, TRequest body, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken) =>
-        SendJsonAsync(HttpMethod.Post, path, JsonContent.Create(body, requestType), responseType, cancellationToken);
+        SendJsonAsync(HttpMethod.Post, path, JsonContent.Create(body, requestType), null, responseType, cancellationToken);
 
     internal Task<TResponse> GetJsonAsync<TResponse>(string path, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken) =>
-        SendJsonAsync(HttpMethod.Get, path, null, responseType, cancellationToken);
+        SendJsonAsync(HttpMethod.Get, path, null, null, responseType, cancellationToken);
 
-    /// <summary>Sends a request whose body is streamed (artifacts); no timeout beyond the caller's token.</summary>
+    /// <summary>Sends a request whose body is streamed (artifacts); no timeout beyond the caller's token (and the HttpClient's own).</summary>
     internal async Task<HttpResponseMessage> SendStreamingAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
-        using var request = CreateRequest(method, path, content);
-        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        using var request = CreateRequest(method, path, content, idempotencyKey: null);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (IsHttpClientTimeout(e, cancellationToken))
+        {
+            throw HttpClientTimeout(method, request, e);
+        }
         try
         {
             await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
@@ -53,10 +69,24 @@ public sealed partial class SextantClient
         }
     }
 
-    private HttpRequestMessage CreateRequest(HttpMethod method, string path, HttpContent? content)
+    /// <summary>
+    /// A caller-supplied HttpClient whose Timeout is shorter than <see cref="RequestTimeout"/> cancels the request
+    /// itself and says so with an inner TimeoutException; a cancellation the caller asked for is not a timeout.
+    /// </summary>
+    private static bool IsHttpClientTimeout(OperationCanceledException e, CancellationToken cancellationToken) =>
+        e.InnerException is TimeoutException && !cancellationToken.IsCancellationRequested;
+
+    private TimeoutException HttpClientTimeout(HttpMethod method, HttpRequestMessage request, OperationCanceledException e) =>
+        new($"{method} {request.RequestUri} did not complete within the HttpClient's Timeout of {_http.Timeout.TotalSeconds:0.###} s.", e);
+
+    private HttpRequestMessage CreateRequest(HttpMethod method, string path, HttpContent? content, string? idempotencyKey)
     {
         var request = new HttpRequestMessage(method, new Uri(BaseAddress, path)) { Content = content };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add(IdempotencyKeyHeader, idempotencyKey);
+        }
         if (_apiKey is not null)
         {
             // Per request rather than DefaultRequestHeaders: the HttpClient may be shared with other code.

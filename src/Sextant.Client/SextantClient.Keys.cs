@@ -38,6 +38,6 @@ public sealed partial class SextantClient
     public Task RevokeKeyAsync(string keyId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(keyId);
-        return SendJsonAsync(HttpMethod.Delete, $"api/v1/keys/{Segment(keyId)}", null, Wire.EmptyResponse, cancellationToken);
+        return SendJsonAsync(HttpMethod.Delete, $"api/v1/keys/{Segment(keyId)}", null, null, Wire.EmptyResponse, cancellationToken);
     }
 }

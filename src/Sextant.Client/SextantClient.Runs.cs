@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using Sextant.Contracts;
 
@@ -96,19 +97,33 @@ public sealed partial class SextantClient
 
     /// <summary>
     /// Logs metrics, params and tags in one atomic request. The server takes at most 1000 metrics, 100 params,
-    /// 100 tags and 1000 items in all per request; <see cref="SextantRun"/> splits for you.
+    /// 100 tags and 1000 items in all per request, and a JSON body of at most 1 MiB; <see cref="SextantRun"/> splits for you.
     /// </summary>
+    /// <param name="idempotencyKey">
+    /// Sent as the Idempotency-Key header: the server applies a batch with a key it has already committed (in the last
+    /// 24 hours) only once, so pass the same key when sending the same batch again after a timeout or a dropped
+    /// connection. Null sends a new key, which makes this call safe to retry only as a whole.
+    /// </param>
     public Task LogBatchAsync(
         string runId,
         IReadOnlyList<MetricInput>? metrics = null,
         IReadOnlyList<KeyValueInput>? parameters = null,
         IReadOnlyList<KeyValueInput>? tags = null,
+        string? idempotencyKey = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
+        if (idempotencyKey is { Length: 0 })
+        {
+            throw new ArgumentException("The idempotency key must not be empty; pass null to send a new one.", nameof(idempotencyKey));
+        }
         var request = new LogBatchRequest(Metrics: metrics, Params: parameters, Tags: tags);
-        return PostJsonAsync($"api/v1/runs/{Segment(runId)}/log-batch", request, Wire.LogBatchRequest, Wire.EmptyResponse, cancellationToken);
+        return SendJsonAsync(HttpMethod.Post, $"api/v1/runs/{Segment(runId)}/log-batch", JsonContent.Create(request, Wire.LogBatchRequest),
+            idempotencyKey ?? NewIdempotencyKey(), Wire.EmptyResponse, cancellationToken);
     }
+
+    /// <summary>A key for one batch, sent again with each retry of that batch and with no other.</summary>
+    internal static string NewIdempotencyKey() => Guid.NewGuid().ToString("N");
 
     /// <summary>One page of a metric's points, ordered by step.</summary>
     public Task<MetricHistoryResponse> GetMetricHistoryAsync(string runId, string key, int? maxResults = null, string? pageToken = null, CancellationToken cancellationToken = default)

@@ -24,7 +24,8 @@ public sealed class SextantRun : IAsyncDisposable
     private readonly SextantClient _client;
     private readonly RunFailureScope _failureScope;
     private readonly RunLogBatcher _batcher;
-    // Params logged by this run: a param is write-once, so another value must fail at the call, not in a batch.
+    // Params logged by this run, waiting to be sent or accepted: a param is write-once, so another value must fail at
+    // the call, not in a batch. A param whose batch was given up is removed, so that it can be logged again.
     private readonly ConcurrentDictionary<string, string> _params = new(StringComparer.Ordinal);
     private volatile bool _failRequested;
     private int _disposed;
@@ -34,7 +35,7 @@ public sealed class SextantRun : IAsyncDisposable
         _client = client;
         _failureScope = failureScope;
         Info = info;
-        _batcher = new RunLogBatcher(client, info.RunId, options);
+        _batcher = new RunLogBatcher(client, info.RunId, options, ForgetParams);
     }
 
     public string RunId => Info.RunId;
@@ -47,6 +48,7 @@ public sealed class SextantRun : IAsyncDisposable
     /// <summary>
     /// Logs a param (key: 1-250 letters, digits, _ - . space /; value: at most 6000 characters). A param cannot change
     /// once logged: logging the same value again does nothing, another value throws <see cref="ArgumentException"/>.
+    /// A param that could not be sent (see <see cref="SextantSendException"/>) is forgotten and may be logged again.
     /// </summary>
     /// <remarks>Blocks while <see cref="SextantRunOptions.MaxBufferedItems"/> values wait to be sent.</remarks>
     public void LogParam(string key, string value)
@@ -129,6 +131,7 @@ public sealed class SextantRun : IAsyncDisposable
     }
 
     /// <summary>Uploads a stream, read from its current position to its end, as the artifact at <paramref name="artifactPath"/>.</summary>
+    /// <remarks><paramref name="content"/> is not disposed: it stays the caller's, read up to its end (or as far as the upload got).</remarks>
     public async Task LogArtifactAsync(Stream content, string artifactPath, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -197,6 +200,16 @@ public sealed class SextantRun : IAsyncDisposable
         await using (content.ConfigureAwait(false))
         {
             await _client.UploadArtifactAsync(RunId, artifactPath, content, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Forgets params the server never took, so that the caller can log them again.</summary>
+    private void ForgetParams(List<KeyValueInput> notSent)
+    {
+        foreach (var param in notSent)
+        {
+            // By key and value; while the key is here LogParam refuses any other value, so this is the entry it added.
+            _params.TryRemove(new KeyValuePair<string, string>(param.Key!, param.Value!));
         }
     }
 

@@ -16,6 +16,13 @@ public sealed class SextantRunOptions
     public int MaxItemsPerBatch { get; set; } = 1000;
 
     /// <summary>
+    /// The most bytes of JSON per request, under the server's 1 MiB body limit. Sizes are estimated from above:
+    /// plain ASCII counts 1 byte a character, anything else the 6 bytes of a \uXXXX escape. A single value larger
+    /// than this is sent in a request of its own.
+    /// </summary>
+    public int MaxBatchBytes { get; set; } = 900_000;
+
+    /// <summary>
     /// How long sending may keep failing with temporary errors (server unreachable, 429, 502, 503, 504) before batches
     /// are given up and reported as failed. Retries back off exponentially and wait as long as the server's Retry-After
     /// asks. The time counts from the first failure of an outage: once it has passed, each later batch gets one try
@@ -44,7 +51,7 @@ public sealed class SextantRunOptions
         foreach (var (name, value) in new[]
                  {
                      (nameof(MaxMetricsPerBatch), MaxMetricsPerBatch), (nameof(MaxParamsPerBatch), MaxParamsPerBatch),
-                     (nameof(MaxTagsPerBatch), MaxTagsPerBatch), (nameof(MaxItemsPerBatch), MaxItemsPerBatch), (nameof(MaxBufferedItems), MaxBufferedItems),
+                     (nameof(MaxTagsPerBatch), MaxTagsPerBatch), (nameof(MaxItemsPerBatch), MaxItemsPerBatch), (nameof(MaxBatchBytes), MaxBatchBytes), (nameof(MaxBufferedItems), MaxBufferedItems),
                  })
         {
             if (value < 1)

@@ -59,7 +59,7 @@ public sealed class RunLogBatcherTests(ServerFixture fixture) : IClassFixture<Se
         var clock = Stopwatch.StartNew();
         using var http = new HttpClient(new FaultInjectingHandler
         {
-            OnLogBatch = _ =>
+            OnLogBatch = (_, _) =>
             {
                 lock (attempts)
                 {
@@ -87,9 +87,9 @@ public sealed class RunLogBatcherTests(ServerFixture fixture) : IClassFixture<Se
         var attemptsByKey = new Dictionary<string, int>();
         using var http = new HttpClient(new FaultInjectingHandler
         {
-            OnLogBatch = async request =>
+            OnLogBatch = async (request, cancellationToken) =>
             {
-                var body = await request.Content!.ReadAsStringAsync();
+                var body = await request.Content!.ReadAsStringAsync(cancellationToken);
                 lock (attemptsByKey)
                 {
                     foreach (var key in new[] { "a", "b", "c" }.Where(k => body.Contains($"\"key\":\"{k}\"", StringComparison.Ordinal)))
@@ -124,7 +124,7 @@ public sealed class RunLogBatcherTests(ServerFixture fixture) : IClassFixture<Se
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var http = new HttpClient(new FaultInjectingHandler
         {
-            OnLogBatch = async _ =>
+            OnLogBatch = async (_, _) =>
             {
                 arrived.TrySetResult();
                 await release.Task;
@@ -150,6 +150,139 @@ public sealed class RunLogBatcherTests(ServerFixture fixture) : IClassFixture<Se
 
         Assert.True(waitedWhileFull);
         Assert.Equal([0L, 1, 2, 3], history.Metrics.Select(m => m.Step));
+    }
+
+    [Fact]
+    public async Task Params_too_large_together_for_one_request_are_split_by_size_and_all_arrive()
+    {
+        var bodySizes = new List<long>();
+        using var http = new HttpClient(new FaultInjectingHandler
+        {
+            OnLogBatch = async (request, cancellationToken) =>
+            {
+                var body = await request.Content!.ReadAsByteArrayAsync(cancellationToken);
+                lock (bodySizes)
+                {
+                    bodySizes.Add(body.Length);
+                }
+                return null;
+            },
+        });
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+        // JSON escapes each CJK character as \uXXXX: 36,000 bytes a value, 3.6 MB in all, past the server's 1 MiB.
+        var value = string.Concat(Enumerable.Repeat("\u6A21\u578B\u53C2\u6570", 1500));
+        string runId;
+        await using (var run = await client.StartRunAsync("run-large-params"))
+        {
+            runId = run.RunId;
+            for (var i = 0; i < 100; i++)
+            {
+                run.LogParam($"p{i:000}", value);
+            }
+        }
+        var stored = await client.GetRunAsync(runId);
+
+        Assert.True(bodySizes.Count > 1, $"Sent in {bodySizes.Count} request.");
+        Assert.All(bodySizes, size => Assert.True(size < 900_000, $"A request of {size} bytes."));
+        Assert.Equal(100, stored.Data.Params.Count);
+        Assert.All(stored.Data.Params, p => Assert.Equal(value, p.Value));
+    }
+
+    [Fact]
+    public async Task A_value_larger_than_MaxBatchBytes_is_sent_in_a_request_of_its_own()
+    {
+        var itemsPerRequest = new List<int>();
+        using var http = new HttpClient(new FaultInjectingHandler
+        {
+            OnLogBatch = async (request, cancellationToken) =>
+            {
+                var body = await request.Content!.ReadAsStringAsync(cancellationToken);
+                lock (itemsPerRequest)
+                {
+                    itemsPerRequest.Add(body.Split("\"key\":").Length - 1);
+                }
+                return null;
+            },
+        });
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+        var options = new SextantRunOptions { MaxBatchBytes = 1000, FlushInterval = TimeSpan.FromHours(1) };
+        await using var run = await client.StartRunAsync("run-small-requests", options: options);
+
+        run.SetTag("notes", new string('n', 5000));
+        run.SetTag("short", "s");
+        run.LogMetric("loss", 0.5);
+        await run.FlushAsync();
+        var stored = await client.GetRunAsync(run.RunId);
+
+        Assert.Equal([1, 2], itemsPerRequest);
+        Assert.Contains(stored.Data.Tags, t => t.Key == "notes" && t.Value.Length == 5000);
+        Assert.Contains(stored.Data.Tags, t => t is { Key: "short", Value: "s" });
+        Assert.Equal(0.5, Assert.Single(stored.Data.Metrics).Value);
+    }
+
+    [Fact]
+    public async Task Every_log_batch_carries_an_Idempotency_Key_that_the_retries_of_that_batch_reuse()
+    {
+        var attempts = new List<(string? Key, string Body)>();
+        using var http = new HttpClient(new FaultInjectingHandler
+        {
+            OnLogBatch = async (request, cancellationToken) =>
+            {
+                var body = await request.Content!.ReadAsStringAsync(cancellationToken);
+                var key = request.Headers.TryGetValues("Idempotency-Key", out var values) ? Assert.Single(values) : null;
+                lock (attempts)
+                {
+                    attempts.Add((key, body));
+                    // The first batch's first two attempts meet a gateway that lost the server's answer.
+                    return attempts.Count <= 2 ? new HttpResponseMessage(HttpStatusCode.GatewayTimeout) : null;
+                }
+            },
+        });
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+        await using var run = await client.StartRunAsync("run-idempotent", options: new SextantRunOptions { FlushInterval = TimeSpan.FromHours(1) });
+
+        run.LogMetric("loss", 0.9, step: 0);
+        await run.FlushAsync();
+        run.LogMetric("loss", 0.8, step: 1);
+        await run.FlushAsync();
+        var history = await client.GetMetricHistoryAsync(run.RunId, "loss");
+
+        Assert.Equal(4, attempts.Count);
+        Assert.All(attempts, a => Assert.Matches("^[0-9a-f]{32}$", a.Key));
+        Assert.Single(attempts.Take(3).Select(a => a.Key).Distinct());
+        Assert.NotEqual(attempts[0].Key, attempts[3].Key);
+        Assert.Equal([0L, 1], history.Metrics.Select(m => m.Step));
+    }
+
+    [Fact]
+    public async Task A_timeout_of_a_caller_supplied_HttpClient_is_retried_like_any_other_timeout()
+    {
+        var attempts = 0;
+        using var http = new HttpClient(new FaultInjectingHandler
+        {
+            OnLogBatch = async (_, cancellationToken) =>
+            {
+                if (Interlocked.Increment(ref attempts) == 1)
+                {
+                    // Longer than the HttpClient waits: it cancels this with its own timeout.
+                    await Task.Delay(TimeSpan.FromMinutes(1), cancellationToken);
+                }
+                return null;
+            },
+        })
+        {
+            // Well under SextantClient.RequestTimeout (100 s), and still ample for the server's other calls.
+            Timeout = TimeSpan.FromSeconds(2),
+        };
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+        await using var run = await client.StartRunAsync("run-http-timeout", options: new SextantRunOptions { FlushInterval = TimeSpan.FromHours(1) });
+
+        run.LogMetric("acc", 0.5);
+        await run.FlushAsync();
+        var stored = await client.GetRunAsync(run.RunId);
+
+        Assert.Equal(2, attempts);
+        Assert.Equal(0.5, Assert.Single(stored.Data.Metrics).Value);
     }
 
     private static HttpResponseMessage Busy(TimeSpan retryAfter) => new(HttpStatusCode.ServiceUnavailable)

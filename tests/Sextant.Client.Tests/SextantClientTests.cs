@@ -137,6 +137,35 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task A_caller_supplied_HttpClients_timeout_is_a_TimeoutException_and_the_callers_cancellation_is_not()
+    {
+        using var admin = fixture.CreateClient();
+        var experiment = await admin.CreateExperimentAsync("client-http-timeout");
+        var run = await admin.CreateRunAsync(experiment.ExperimentId);
+        using var http = new HttpClient(new FaultInjectingHandler
+        {
+            OnLogBatch = async (_, cancellationToken) =>
+            {
+                await Task.Delay(TimeSpan.FromMinutes(1), cancellationToken);
+                return null;
+            },
+        })
+        {
+            Timeout = TimeSpan.FromMilliseconds(500),
+        };
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+
+        var timeout = await Assert.ThrowsAsync<TimeoutException>(() => client.LogBatchAsync(run.Info.RunId, metrics: [new MetricInput("acc", 1, 1, 0)]));
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        var cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => client.LogBatchAsync(run.Info.RunId, metrics: [new MetricInput("acc", 1, 1, 0)], cancellationToken: cancel.Token));
+
+        Assert.Contains("HttpClient's Timeout of 0.5 s", timeout.Message);
+        Assert.IsType<TimeoutException>(timeout.InnerException?.InnerException);
+        Assert.False(cancelled.InnerException is TimeoutException);
+    }
+
+    [Fact]
     public async Task A_key_authenticates_until_it_is_revoked_then_gets_401()
     {
         using var admin = fixture.CreateClient();

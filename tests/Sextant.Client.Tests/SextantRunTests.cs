@@ -252,6 +252,42 @@ public sealed class SextantRunTests(ServerFixture fixture) : IClassFixture<Serve
     }
 
     [Fact]
+    public async Task A_param_whose_batch_was_given_up_can_be_logged_again_and_arrives_once_per_send()
+    {
+        var failing = true;
+        var lrPerRequest = new List<int>();
+        using var http = new HttpClient(new FaultInjectingHandler
+        {
+            OnLogBatch = async (request, cancellationToken) =>
+            {
+                var body = await request.Content!.ReadAsStringAsync(cancellationToken);
+                lock (lrPerRequest)
+                {
+                    lrPerRequest.Add(body.Split("\"key\":\"lr\"").Length - 1);
+                }
+                return Volatile.Read(ref failing) ? new HttpResponseMessage(System.Net.HttpStatusCode.BadGateway) : null;
+            },
+        });
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+        var options = new SextantRunOptions { MaxRetryDuration = TimeSpan.FromMilliseconds(300), FlushInterval = TimeSpan.FromHours(1) };
+        await using var run = await client.StartRunAsync("run-param-retry", options: options);
+
+        run.LogParam("lr", "0.1");
+        // The same value while the first is still waiting is not sent again.
+        run.LogParam("lr", "0.1");
+        var error = await Assert.ThrowsAsync<SextantSendException>(() => run.FlushAsync());
+        Volatile.Write(ref failing, false);
+        run.LogParam("lr", "0.1");
+        await run.FlushAsync();
+        var stored = await client.GetRunAsync(run.RunId);
+
+        Assert.Equal(1, error.FailedItems);
+        Assert.True(lrPerRequest.Count >= 2, $"Sent {lrPerRequest.Count} times.");
+        Assert.All(lrPerRequest, count => Assert.Equal(1, count));
+        Assert.Equal("0.1", Assert.Single(stored.Data.Params, p => p.Key == "lr").Value);
+    }
+
+    [Fact]
     public async Task Logging_after_dispose_throws_ObjectDisposedException()
     {
         using var client = fixture.CreateClient();
@@ -300,6 +336,28 @@ public sealed class SextantRunTests(ServerFixture fixture) : IClassFixture<Serve
         Assert.Equal(model.Length, modelBytes);
         Assert.Equal(model, downloadedModel.ToArray());
         Assert.Equal(blob, downloadedBlob.ToArray());
+    }
+
+    [Fact]
+    public async Task LogArtifactAsync_leaves_the_callers_stream_open_where_it_stopped_reading()
+    {
+        using var client = fixture.CreateClient();
+        await using var run = await client.StartRunAsync("run-artifacts");
+        var bytes = RandomNumberGenerator.GetBytes(10_000);
+        using var content = new MemoryStream(bytes);
+        content.Position = 100;
+
+        await run.LogArtifactAsync(content, "from-100.bin");
+        var positionAfter = content.Position;
+        content.Position = 0;
+        var reread = new byte[bytes.Length];
+        content.ReadExactly(reread);
+        var downloaded = new MemoryStream();
+        await client.DownloadArtifactAsync(run.RunId, "from-100.bin", downloaded);
+
+        Assert.Equal(bytes.Length, positionAfter);
+        Assert.Equal(bytes, reread);
+        Assert.Equal(bytes[100..], downloaded.ToArray());
     }
 
     [Fact]
