@@ -53,6 +53,51 @@ public sealed class RunLogBatcherTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task A_batch_whose_answer_was_lost_after_the_commit_is_retried_and_stored_once()
+    {
+        // A proxy that lets the first log-batch reach the server, then answers 504 as if the reply timed out.
+        var keys = new List<string>();
+        using var http = new HttpClient(new LostAnswerHandler(keys));
+        using var client = new SextantClient(fixture.Address, httpClient: http);
+        await using var run = await client.StartRunAsync("run-lost-answer");
+
+        for (var step = 0; step < 50; step++)
+        {
+            run.LogMetric("loss", 1.0 / (step + 1), step);
+        }
+        await run.FlushAsync();
+        var history = await client.GetMetricHistoryAsync(run.RunId, "loss");
+
+        Assert.True(keys.Count >= 2, $"{keys.Count} log-batch requests were sent.");
+        Assert.Equal(keys[0], keys[1]);
+        Assert.Equal(50, history.Metrics.Count);
+    }
+
+    private sealed class LostAnswerHandler(List<string> keys) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (!request.RequestUri!.AbsolutePath.EndsWith("/log-batch", StringComparison.Ordinal))
+            {
+                return response;
+            }
+            int count;
+            lock (keys)
+            {
+                keys.Add(request.Headers.GetValues("Idempotency-Key").Single());
+                count = keys.Count;
+            }
+            if (count > 1)
+            {
+                return response;
+            }
+            response.Dispose();
+            return new HttpResponseMessage(System.Net.HttpStatusCode.GatewayTimeout) { RequestMessage = request };
+        }
+    }
+
+    [Fact]
     public async Task A_503_with_Retry_After_is_sent_again_after_the_wait_the_server_asked_for()
     {
         var attempts = new List<TimeSpan>();
