@@ -32,7 +32,7 @@ internal static class TrackingEndpoints
                 Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentAsync(ctx.Caller(), experimentId, ctx.RequestAborted)), json.ExperimentResponse))
             .Describe("GetExperiment", "Get an experiment", Tag);
         api.MapGet("/experiments/by-name/{name}", async (HttpContext ctx, string name) =>
-                Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentByNameAsync(ctx.Caller(), Unescape(name), ctx.RequestAborted)), json.ExperimentResponse))
+                Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentByNameAsync(ctx.Caller(), RawSegment(ctx, 5, name), ctx.RequestAborted)), json.ExperimentResponse))
             .Describe("GetExperimentByName", "Get an experiment by name", Tag);
         api.MapJsonPost("/experiments/{experimentId}/rename", json.UpdateExperimentRequest, async (ctx, caller, req) =>
             {
@@ -98,18 +98,30 @@ internal static class TrackingEndpoints
             .Describe("LogInputs", "Record the datasets a run used", Tag);
         api.MapDelete("/runs/{runId}/tags/{key}", async (HttpContext ctx, string runId, string key) =>
             {
-                await Tracking(ctx).DeleteTagAsync(ctx.Caller(), runId, Unescape(key), ctx.RequestAborted);
+                await Tracking(ctx).DeleteTagAsync(ctx.Caller(), runId, RawSegment(ctx, 6, key), ctx.RequestAborted);
                 return Empty();
             })
             .Describe("DeleteRunTag", "Delete a run tag", Tag);
         api.MapGet("/runs/{runId}/metrics/{key}/history", async (HttpContext ctx, string runId, string key) =>
-                Ok(await Tracking(ctx).GetMetricHistoryAsync(ctx.Caller(), runId, Unescape(key), ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted), json.MetricHistoryResponse))
+                Ok(await Tracking(ctx).GetMetricHistoryAsync(ctx.Caller(), runId, RawSegment(ctx, 6, key), ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted), json.MetricHistoryResponse))
             .Describe("GetMetricHistory", "Every point of one metric, ordered by step, with page tokens", Tag);
     }
 
-    // Kestrel decodes route values except "%2F" (so "/" cannot split a segment); names and keys may contain "/".
-    // Only that one escape is undone: decoding everything again would turn a literal "%41" into "A".
-    private static string Unescape(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// A path segment decoded exactly once from the raw request target. Route values are decoded except for
+    /// "%2F" (so "/" cannot split a segment), which leaves no way to tell "a%2Fb" typed by a user from "a/b";
+    /// names and keys may contain both, so they are read from the raw target.
+    /// </summary>
+    private static string RawSegment(HttpContext ctx, int index, string routeValue)
+    {
+        var target = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(target))
+        {
+            return routeValue;
+        }
+        var path = target.Split('?', 2)[0].Split('/');
+        return index < path.Length ? Uri.UnescapeDataString(path[index]) : routeValue;
+    }
 
     private static TrackingService Tracking(HttpContext context) => context.RequestServices.GetRequiredService<TrackingService>();
 }

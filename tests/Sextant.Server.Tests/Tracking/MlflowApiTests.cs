@@ -113,6 +113,10 @@ public abstract class MlflowApiTests(ServerFixture fixture)
         await Http.PostAsync("/api/2.0/mlflow/runs/log-metric", new { run_id = run, key = "train/loss", value = 0.5, timestamp = 1 });
         var history = await Http.GetJsonAsync($"/api/v1/runs/{run}/metrics/train%2Floss/history");
         Assert.Single(history.Json!["metrics"]!.AsArray());
+        // A name that itself contains "%2F" and "%41" is decoded once, not twice.
+        var literal = await Http.CreateExperimentAsync("odd%2Fname%41");
+        var byLiteral = await Http.GetJsonAsync("/api/v1/experiments/by-name/odd%252Fname%2541");
+        Assert.Equal(literal, byLiteral.Json!["experiment"]!["experiment_id"]!.GetValue<string>());
     }
 
     [Fact]
