@@ -156,7 +156,10 @@ public sealed class SextantClientTests(ServerFixture fixture) : IClassFixture<Se
         using var client = new SextantClient(fixture.Address, httpClient: http);
 
         var timeout = await Assert.ThrowsAsync<TimeoutException>(() => client.LogBatchAsync(run.Info.RunId, metrics: [new MetricInput("acc", 1, 1, 0)]));
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        // Cancelled before the call: deterministic, whatever the machine's load (a timer racing the
+        // HttpClient's own timeout was flaky under a loaded CI run).
+        using var cancel = new CancellationTokenSource();
+        await cancel.CancelAsync();
         var cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(
             () => client.LogBatchAsync(run.Info.RunId, metrics: [new MetricInput("acc", 1, 1, 0)], cancellationToken: cancel.Token));
 
