@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
+using Sextant.Core.Tests.Storage;
 
 namespace Sextant.Bench;
 
@@ -15,7 +14,7 @@ internal static class ArtifactStreamingBenchmark
     {
         var cli = args.FirstOrDefault() ?? throw new ArgumentException("pass the path to sextant.dll");
         var megabytes = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1024;
-        var port = FreePort();
+        var port = FreePort.Next();
         var folder = Path.Combine(Path.GetTempPath(), "sextant-artifact-" + Guid.NewGuid().ToString("N")[..8]);
         using var server = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(30) };
@@ -65,13 +64,6 @@ internal static class ArtifactStreamingBenchmark
         Directory.Delete(folder, recursive: true);
         Console.WriteLine($"{megabytes} MiB: upload {megabytes / upload.TotalSeconds:N0} MiB/s, download {megabytes / download.TotalSeconds:N0} MiB/s, identical {same && received == length}, server peak RSS {peak.Split(':')[1].Trim()}");
         return same ? 0 : 1;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>A deterministic, non-repeating byte stream of a given length that is never held in memory.</summary>

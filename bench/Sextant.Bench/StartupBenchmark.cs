@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using Sextant.Core.Tests.Storage;
 
 namespace Sextant.Bench;
 
@@ -15,7 +14,7 @@ internal static class StartupBenchmark
         using var http = new HttpClient();
         for (var i = 0; i < 5; i++)
         {
-            var port = FreePort();
+            var port = FreePort.Next();
             var folder = Path.Combine(Path.GetTempPath(), "sextant-start-" + Guid.NewGuid().ToString("N")[..8]);
             var clock = Stopwatch.StartNew();
             using var process = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
@@ -42,12 +41,5 @@ internal static class StartupBenchmark
         }
         Console.WriteLine($"start to ready: median {Stats.Percentile(samples, 0.5):N0} ms, max {samples.Max():N0} ms over {samples.Count} starts; idle RSS {rssKb / 1024.0:N0} MB");
         return 0;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Sextant.Server;
+using Sextant.Core.Tests.Storage;
 
 namespace Sextant.Client.Tests.Cli;
 
@@ -28,7 +28,7 @@ public sealed partial class KeysBootstrapTests : IDisposable
         Assert.StartsWith("sx_", secret, StringComparison.Ordinal);
 
         // Listens on every interface, but the test only ever talks to 127.0.0.1.
-        await using var server = await SextantServer.StartAsync(new SextantServerOptions { Host = "0.0.0.0", Port = FreePort(), DataDirectory = _data });
+        await using var server = await SextantServer.StartAsync(new SextantServerOptions { Host = "0.0.0.0", Port = FreePort.Next(), DataDirectory = _data });
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.Address.Port}/") };
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/api/v1/whoami")).StatusCode);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/whoami");
@@ -36,13 +36,6 @@ public sealed partial class KeysBootstrapTests : IDisposable
         var answer = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         Assert.Contains("\"role\":\"admin\"", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public void Dispose()

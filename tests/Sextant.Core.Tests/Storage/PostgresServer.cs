@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace Sextant.Core.Tests.Storage;
@@ -46,7 +44,7 @@ public static class PostgresServer
         {
             throw new InvalidOperationException("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb) and SEXTANT_TEST_POSTGRES is not set. Run .ci/run, or apt-get install postgresql.");
         }
-        var port = FreePort();
+        var port = FreePort.Next();
         _dataFolder = Path.Combine(Path.GetTempPath(), "sextant-pg-" + Guid.NewGuid().ToString("N")[..8]);
         var socketFolder = _dataFolder + "-sock";
         Directory.CreateDirectory(_dataFolder);
@@ -104,12 +102,5 @@ public static class PostgresServer
         {
             throw new InvalidOperationException($"{program} {arguments} failed ({process.ExitCode}): {error} {output.Result}");
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using Sextant.Core.Tests.Storage;
 
 namespace Sextant.Server.Tests.Tracking;
 
@@ -12,7 +11,7 @@ public sealed class CrashDurabilityTests : IDisposable
     [Fact]
     public async Task Acknowledged_metrics_params_and_artifacts_survive_kill_9()
     {
-        var port = FreePort();
+        var port = FreePort.Next();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(30) };
         var server = StartServer(port);
         string run;
@@ -125,13 +124,6 @@ public sealed class CrashDurabilityTests : IDisposable
             }
             await Task.Delay(100);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public void Dispose()
