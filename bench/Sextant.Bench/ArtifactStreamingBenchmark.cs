@@ -17,53 +17,60 @@ internal static class ArtifactStreamingBenchmark
         var port = FreePort.Next();
         var folder = Path.Combine(Path.GetTempPath(), "sextant-artifact-" + Guid.NewGuid().ToString("N")[..8]);
         using var server = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(30) };
-        while (true)
+        try
         {
-            try
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(30) };
+            while (true)
             {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                try
                 {
-                    break;
+                    if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                    {
+                        break;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(50);
                 }
             }
-            catch (HttpRequestException)
+            var length = megabytes * 1024L * 1024L;
+            var source = new PatternStream(length);
+            var clock = Stopwatch.StartNew();
+            byte[] expected;
+            using (var content = new StreamContent(source, 1 << 20))
             {
-                await Task.Delay(50);
+                (await http.PutAsync("/api/2.0/mlflow-artifacts/artifacts/0/bench/artifacts/big.bin", content)).EnsureSuccessStatusCode();
+                expected = source.Sha256();
             }
-        }
-        var length = megabytes * 1024L * 1024L;
-        var source = new PatternStream(length);
-        var clock = Stopwatch.StartNew();
-        byte[] expected;
-        using (var content = new StreamContent(source, 1 << 20))
-        {
-            (await http.PutAsync("/api/2.0/mlflow-artifacts/artifacts/0/bench/artifacts/big.bin", content)).EnsureSuccessStatusCode();
-            expected = source.Sha256();
-        }
-        var upload = clock.Elapsed;
-        clock.Restart();
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        long received = 0;
-        await using (var stream = await http.GetStreamAsync("/api/2.0/mlflow-artifacts/artifacts/0/bench/artifacts/big.bin"))
-        {
-            var buffer = new byte[1 << 20];
-            int read;
-            while ((read = await stream.ReadAsync(buffer)) > 0)
+            var upload = clock.Elapsed;
+            clock.Restart();
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            long received = 0;
+            await using (var stream = await http.GetStreamAsync("/api/2.0/mlflow-artifacts/artifacts/0/bench/artifacts/big.bin"))
             {
-                hash.AppendData(buffer, 0, read);
-                received += read;
+                var buffer = new byte[1 << 20];
+                int read;
+                while ((read = await stream.ReadAsync(buffer)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                    received += read;
+                }
             }
+            var download = clock.Elapsed;
+            var same = hash.GetHashAndReset().SequenceEqual(expected);
+            var status = await File.ReadAllLinesAsync($"/proc/{server.Id}/status");
+            var peak = status.First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            Console.WriteLine($"{megabytes} MiB: upload {megabytes / upload.TotalSeconds:N0} MiB/s, download {megabytes / download.TotalSeconds:N0} MiB/s, identical {same && received == length}, server peak RSS {peak.Split(':')[1].Trim()}");
+            return same ? 0 : 1;
         }
-        var download = clock.Elapsed;
-        var same = hash.GetHashAndReset().SequenceEqual(expected);
-        var status = await File.ReadAllLinesAsync($"/proc/{server.Id}/status");
-        var peak = status.First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        server.Kill();
-        await server.WaitForExitAsync();
-        Directory.Delete(folder, recursive: true);
-        Console.WriteLine($"{megabytes} MiB: upload {megabytes / upload.TotalSeconds:N0} MiB/s, download {megabytes / download.TotalSeconds:N0} MiB/s, identical {same && received == length}, server peak RSS {peak.Split(':')[1].Trim()}");
-        return same ? 0 : 1;
+        finally
+        {
+            // Also when the run fails half way: no server is left behind.
+            server.Kill(entireProcessTree: true);
+            await server.WaitForExitAsync();
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>A deterministic, non-repeating byte stream of a given length that is never held in memory.</summary>

@@ -18,26 +18,33 @@ internal static class StartupBenchmark
             var folder = Path.Combine(Path.GetTempPath(), "sextant-start-" + Guid.NewGuid().ToString("N")[..8]);
             var clock = Stopwatch.StartNew();
             using var process = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
-            while (true)
+            try
             {
-                try
+                while (true)
                 {
-                    if ((await http.GetAsync($"http://127.0.0.1:{port}/readyz")).IsSuccessStatusCode)
+                    try
                     {
-                        break;
+                        if ((await http.GetAsync($"http://127.0.0.1:{port}/readyz")).IsSuccessStatusCode)
+                        {
+                            break;
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        await Task.Delay(5);
                     }
                 }
-                catch (HttpRequestException)
-                {
-                    await Task.Delay(5);
-                }
+                samples.Add(clock.Elapsed.TotalMilliseconds);
+                await Task.Delay(3000);
+                var status = await File.ReadAllLinesAsync($"/proc/{process.Id}/status");
+                rssKb = long.Parse(status.First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
             }
-            samples.Add(clock.Elapsed.TotalMilliseconds);
-            await Task.Delay(3000);
-            var status = await File.ReadAllLinesAsync($"/proc/{process.Id}/status");
-            rssKb = long.Parse(status.First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
-            process.Kill();
-            await process.WaitForExitAsync();
+            finally
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+                Directory.Delete(folder, recursive: true);
+            }
         }
         Console.WriteLine($"start to ready: median {Stats.Percentile(samples, 0.5):N0} ms, max {samples.Max():N0} ms over {samples.Count} starts; idle RSS {rssKb / 1024.0:N0} MB");
         return 0;

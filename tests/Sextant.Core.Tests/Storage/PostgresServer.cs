@@ -68,6 +68,7 @@ public static class PostgresServer
         {
             RunPostgres(asRoot, _pgCtl!, $"-D {_dataFolder} -m immediate -w stop");
             Directory.Delete(_dataFolder!, recursive: true);
+            Directory.Delete(_dataFolder + "-sock", recursive: true);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
         {
