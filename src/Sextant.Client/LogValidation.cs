@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using Sextant.Contracts;
 
 namespace Sextant.Client;
 
@@ -6,15 +6,11 @@ namespace Sextant.Client;
 /// The server's rules for logged keys and values, checked when a value is logged: a value the server would refuse
 /// must fail at the call that logged it, not later in a background batch that it would take down with it.
 /// </summary>
-internal static partial class LogValidation
+internal static class LogValidation
 {
-    public const int MaxKeyLength = 250;
-    public const int MaxParamValueLength = 6000;
-    public const int MaxTagValueLength = 5000;
-
-    // The server's pattern, character for character, so client and server agree on every key.
-    [GeneratedRegex(@"^[/\w.\- ]*\z")]
-    private static partial Regex KeyPattern();
+    public const int MaxKeyLength = KeyRules.MaxKeyLength;
+    public const int MaxParamValueLength = KeyRules.MaxParamValueLength;
+    public const int MaxTagValueLength = KeyRules.MaxTagValueLength;
 
     /// <param name="kind">metric, param or tag: names the key in the message.</param>
     public static void Key(string key, string kind, string paramName)
@@ -24,12 +20,12 @@ internal static partial class LogValidation
         {
             throw new ArgumentException($"The {kind} key is {key.Length} characters long; the limit is {MaxKeyLength}.", paramName);
         }
-        if (!KeyPattern().IsMatch(key))
+        if (!KeyRules.HasAllowedCharacters(key))
         {
             throw new ArgumentException(
                 $"Invalid {kind} key '{key}': keys may only contain letters, digits, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/).", paramName);
         }
-        if (key.StartsWith('/') || key.Split('/').Any(segment => segment is "." or ".."))
+        if (!KeyRules.IsPathSafe(key))
         {
             throw new ArgumentException($"Invalid {kind} key '{key}': keys may not start with '/' or contain '.' or '..' path segments.", paramName);
         }

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Dapper;
 using Sextant.Contracts;
 using Sextant.Core.Storage;
+using Sextant.Core.Tracking;
 
 namespace Sextant.Core.Projects;
 
@@ -83,14 +84,7 @@ public sealed partial class ProjectService(SextantDatabase database)
         {
             throw SextantException.AlreadyExists($"Project '{name}' already exists.", "name");
         }
-        var experimentId = await connection.QuerySingleAsync<long>(
-            """
-            INSERT INTO experiments (project_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-            VALUES (@id, 'Default', '', 'active', @now, @now) RETURNING id
-            """,
-            new { id, now }, transaction);
-        await connection.ExecuteAsync("UPDATE experiments SET artifact_location = @location WHERE id = @experimentId",
-            new { location = $"mlflow-artifacts:/{experimentId}", experimentId }, transaction);
+        await ExperimentRows.InsertAsync(connection, transaction, id.Value, "Default", null, now);
         await transaction.CommitAsync(cancellationToken);
         return new Project(name, now);
     }

@@ -1,3 +1,5 @@
+using Sextant.Contracts;
+
 namespace Sextant.Core.Tracking;
 
 /// <summary>Limits of the tracking capability. MLflow's documented limits are the defaults.</summary>
@@ -7,9 +9,9 @@ public sealed class TrackingOptions
     public int MaxParamsPerBatch { get; set; } = 100;
     public int MaxTagsPerBatch { get; set; } = 100;
     public int MaxItemsPerBatch { get; set; } = 1000;
-    public int MaxKeyLength { get; set; } = 250;
-    public int MaxParamValueLength { get; set; } = 6000;
-    public int MaxTagValueLength { get; set; } = 5000;
+    public int MaxKeyLength { get; set; } = KeyRules.MaxKeyLength;
+    public int MaxParamValueLength { get; set; } = KeyRules.MaxParamValueLength;
+    public int MaxTagValueLength { get; set; } = KeyRules.MaxTagValueLength;
     public int MaxExperimentNameLength { get; set; } = 500;
     public int MaxSearchResults { get; set; } = 50_000;
     public int DefaultSearchResults { get; set; } = 1000;

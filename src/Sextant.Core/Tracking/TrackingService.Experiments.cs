@@ -27,16 +27,10 @@ public sealed partial class TrackingService
                 : $"Experiment '{name}' already exists.", "name");
         }
         var now = Clock.NowMs();
-        // ON CONFLICT: two clients creating the same name at once (PostgreSQL's read committed) get ALREADY_EXISTS, not a 500.
-        var id = await connection.QuerySingleOrDefaultAsync<long?>(
-            """
-            INSERT INTO experiments (project_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-            VALUES (@project, @name, '', 'active', @now, @now) ON CONFLICT (project_id, name) DO NOTHING RETURNING id
-            """,
-            new { project = caller.ProjectId, name, now }, transaction)
+        var location = string.IsNullOrEmpty(request.ArtifactLocation) ? null : TrackingValidation.Value(request.ArtifactLocation, "artifact_location", 2048);
+        // ON CONFLICT inside: two clients creating the same name at once (PostgreSQL's read committed) get ALREADY_EXISTS, not a 500.
+        var id = await ExperimentRows.InsertAsync(connection, transaction, caller.ProjectId, name, location, now)
             ?? throw SextantException.AlreadyExists($"Experiment '{name}' already exists.", "name");
-        var location = string.IsNullOrEmpty(request.ArtifactLocation) ? ExperimentArtifactLocation(id) : TrackingValidation.Value(request.ArtifactLocation, "artifact_location", 2048);
-        await connection.ExecuteAsync("UPDATE experiments SET artifact_location = @location WHERE id = @id", new { location, id }, transaction);
         foreach (var tag in tags)
         {
             await connection.ExecuteAsync(
@@ -71,24 +65,18 @@ public sealed partial class TrackingService
     {
         caller.Require(Role.Editor);
         var name = ExperimentName(newName, "new_name");
-        var experiment = await GetExperimentAsync(caller, experimentId, cancellationToken);
-        if (experiment.LifecycleStage != Active)
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var (id, stage) = await ExperimentStateAsync(connection, caller, experimentId);
+        if (stage != Active)
         {
             throw SextantException.Invalid("experiment_id", $"Cannot rename a non-active experiment (id={experimentId}).");
         }
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var clash = await connection.QuerySingleOrDefaultAsync<long?>(
-            "SELECT id FROM experiments WHERE project_id = @project AND name = @name AND id <> @id",
-            new { project = caller.ProjectId, name, id = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture) });
-        if (clash is not null)
-        {
-            throw SextantException.AlreadyExists($"Experiment '{name}' already exists.", "new_name");
-        }
+        // The unique (project, name) constraint is the check: another experiment of that name makes the update fail.
         try
         {
             await connection.ExecuteAsync(
                 "UPDATE experiments SET name = @name, last_update_time = @now WHERE id = @id AND project_id = @project",
-                new { name, now = Clock.NowMs(), id = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture), project = caller.ProjectId });
+                new { name, now = Clock.NowMs(), id, project = caller.ProjectId });
         }
         catch (DbException e) when (SextantDatabase.IsUniqueViolation(e))
         {
@@ -125,11 +113,11 @@ public sealed partial class TrackingService
         caller.Require(Role.Editor);
         var tagKey = TrackingValidation.Key(key, "key", options);
         var tagValue = TrackingValidation.Value(value, "value", options.MaxTagValueLength);
-        var experiment = await GetExperimentAsync(caller, experimentId, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
+        var (id, _) = await ExperimentStateAsync(connection, caller, experimentId);
         await connection.ExecuteAsync(
             "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (@id, @tagKey, @tagValue) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-            new { id = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture), tagKey, tagValue });
+            new { id, tagKey, tagValue });
     }
 
     public async Task<SearchExperimentsResponse> SearchExperimentsAsync(Caller caller, SearchExperimentsRequest request, CancellationToken cancellationToken = default)
@@ -208,6 +196,15 @@ public sealed partial class TrackingService
             _defaultExperiments[caller.ProjectId] = mapped;
         }
         return mapped;
+    }
+
+    /// <summary>The id and lifecycle stage of one of the caller's experiments, without loading the whole experiment.</summary>
+    private async Task<(long Id, string Stage)> ExperimentStateAsync(DbConnection connection, Caller caller, string? experimentId)
+    {
+        var id = await ExperimentIdAsync(connection, caller, experimentId, "experiment_id");
+        var stage = await connection.QuerySingleOrDefaultAsync<string?>(
+            "SELECT lifecycle_stage FROM experiments WHERE id = @id AND project_id = @project", new { id, project = caller.ProjectId });
+        return stage is null ? throw SextantException.NotFound($"No experiment with id={experimentId} exists.") : (id, stage);
     }
 
     private string ExperimentName(string? name, string field)

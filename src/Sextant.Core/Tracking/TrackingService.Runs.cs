@@ -15,10 +15,11 @@ public sealed partial class TrackingService
     public async Task<Run> CreateRunAsync(Caller caller, CreateRunRequest request, CancellationToken cancellationToken = default)
     {
         caller.Require(Role.Editor);
-        var experiment = await GetExperimentAsync(caller, request.ExperimentId, cancellationToken);
-        if (experiment.LifecycleStage != Active)
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var (experimentId, stage) = await ExperimentStateAsync(connection, caller, request.ExperimentId);
+        if (stage != Active)
         {
-            throw SextantException.Invalid("experiment_id", $"The experiment {experiment.ExperimentId} must be in the 'active' state to create runs; it is '{experiment.LifecycleStage}'.");
+            throw SextantException.Invalid("experiment_id", $"The experiment {experimentId} must be in the 'active' state to create runs; it is '{stage}'.");
         }
         var tags = TrackingValidation.KeyValues(request.Tags?.Select(t => new KeyValueInput(t?.Key, t?.Value)).ToList(), "tags", options.MaxTagValueLength, options).ToList();
         var nameTag = tags.FirstOrDefault(t => t.Key == RunNameTag)?.Value;
@@ -31,9 +32,7 @@ public sealed partial class TrackingService
         tags.RemoveAll(t => t.Key == RunNameTag);
         tags.Add(new KeyValue(RunNameTag, name));
         var uuid = Guid.NewGuid().ToString("N");
-        var experimentId = long.Parse(experiment.ExperimentId, CultureInfo.InvariantCulture);
         var start = request.StartTime ?? Clock.NowMs();
-        await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
         var id = await connection.QuerySingleAsync<long>(
             """

@@ -1,14 +1,10 @@
-using System.Text.RegularExpressions;
 using Sextant.Contracts;
 
 namespace Sextant.Core.Tracking;
 
 /// <summary>MLflow's rules for keys, values and batch sizes; each failure names the field and the rule.</summary>
-internal static partial class TrackingValidation
+internal static class TrackingValidation
 {
-    [GeneratedRegex(@"^[/\w.\- ]*\z")]
-    private static partial Regex KeyPattern();
-
     public static string Key(string? key, string field, TrackingOptions options)
     {
         if (string.IsNullOrEmpty(key))
@@ -19,11 +15,11 @@ internal static partial class TrackingValidation
         {
             throw SextantException.Invalid(field, $"'{field}' is {key.Length} characters long; the limit is {options.MaxKeyLength}.");
         }
-        if (!KeyPattern().IsMatch(key))
+        if (!KeyRules.HasAllowedCharacters(key))
         {
             throw SextantException.Invalid(field, $"Invalid {field} '{key}': names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), and slashes (/).");
         }
-        if (key.StartsWith('/') || key.Split('/').Any(segment => segment is ".." or "."))
+        if (!KeyRules.IsPathSafe(key))
         {
             throw SextantException.Invalid(field, $"Invalid {field} '{key}': names may not be absolute paths or contain '.' or '..' path segments.");
         }

@@ -45,7 +45,7 @@ public sealed class SextantServer : IAsyncDisposable
         var databaseUri = options.DatabaseUri is { Length: > 0 } uri
             ? DatabaseUri.Parse(uri)
             : DatabaseUri.Sqlite(Path.Combine(dataDirectory, "sextant.db"));
-        var loopback = IsLoopback(options.Host);
+        var loopback = EndpointHelpers.IsLoopbackHost(options.Host);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -162,7 +162,4 @@ public sealed class SextantServer : IAsyncDisposable
         await _app.Services.GetRequiredService<TrackingWriter>().DisposeAsync();
         await _app.DisposeAsync();
     }
-
-    private static bool IsLoopback(string host) =>
-        host is "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
 }

@@ -76,7 +76,7 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         {
             throw new SextantException(ErrorCodes.Unauthenticated, "Anonymous access is not allowed through a proxy; send an API key.", 401);
         }
-        if (!IsLoopbackHost(request.Host.Host))
+        if (!EndpointHelpers.IsLoopbackHost(request.Host.Host))
         {
             throw new SextantException(ErrorCodes.Unauthenticated, $"Anonymous access needs a loopback Host header (localhost, 127.0.0.1, [::1]), not '{request.Host.Host}'; send an API key.", 401);
         }
@@ -96,7 +96,7 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
             throw new SextantException(ErrorCodes.PermissionDenied, "Anonymous requests from another web site are refused; send an API key.", 403);
         }
         var origin = request.Headers.Origin.ToString();
-        if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var originUri) && IsLoopbackHost(originUri.Host)))
+        if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var originUri) && EndpointHelpers.IsLoopbackHost(originUri.Host)))
         {
             throw new SextantException(ErrorCodes.PermissionDenied, $"Anonymous requests from origin '{origin}' are refused; send an API key.", 403);
         }
@@ -106,9 +106,6 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
                 $"Anonymous POST requests must be sent as application/json, not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");
         }
     }
-
-    private static bool IsLoopbackHost(string host) =>
-        host is "localhost" || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     private static bool IsJson(string contentType)
     {

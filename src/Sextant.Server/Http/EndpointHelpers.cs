@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Net;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Options;
+using Sextant.Contracts;
 using Sextant.Core;
 using Sextant.Core.Projects;
 
@@ -30,6 +32,15 @@ internal static class EndpointHelpers
     /// <summary>The Idempotency-Key header of a write, if the client sent one.</summary>
     public static string? IdempotencyKey(this HttpContext context) =>
         context.Request.Headers.TryGetValue("Idempotency-Key", out var value) ? value.ToString() : null;
+
+    /// <summary>An experiments search given as a query string (GET): max_results, page_token, filter, order_by (repeated), view_type.</summary>
+    public static SearchExperimentsRequest SearchExperimentsQuery(this HttpContext context) =>
+        new(context.QueryLong("max_results"), context.Query("page_token"), context.Query("filter"),
+            context.Request.Query["order_by"].Where(o => !string.IsNullOrEmpty(o)).Select(o => o!).ToList(), context.Query("view_type"));
+
+    /// <summary>"localhost" or a loopback address (127.0.0.0/8, ::1), with or without IPv6 brackets.</summary>
+    public static bool IsLoopbackHost(string host) =>
+        host is "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     public static string? Query(this HttpContext context, string name) =>
         context.Request.Query.TryGetValue(name, out var value) ? value.ToString() : null;

@@ -33,11 +33,7 @@ internal static class MlflowTrackingEndpoints
                 Ok(await Tracking(ctx).SearchExperimentsAsync(caller, req, ctx.RequestAborted), json.SearchExperimentsResponse))
             .Describe("MlflowSearchExperiments" + suffix, "Search experiments", Tag);
         api.MapGet("/experiments/search", async Task<IResult> (HttpContext ctx) =>
-            {
-                var req = new SearchExperimentsRequest(ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.Query("filter"),
-                    ctx.Request.Query["order_by"].Where(o => !string.IsNullOrEmpty(o)).Select(o => o!).ToList(), ctx.Query("view_type"));
-                return Ok(await Tracking(ctx).SearchExperimentsAsync(ctx.Caller(), req, ctx.RequestAborted), json.SearchExperimentsResponse);
-            })
+                Ok(await Tracking(ctx).SearchExperimentsAsync(ctx.Caller(), ctx.SearchExperimentsQuery(), ctx.RequestAborted), json.SearchExperimentsResponse))
             .Describe("MlflowSearchExperimentsGet" + suffix, "Search experiments (query string)", Tag);
         api.MapJsonPost("/experiments/update", json.UpdateExperimentRequest, async (ctx, caller, req) =>
             {

@@ -22,11 +22,7 @@ internal static class TrackingEndpoints
             })
             .Describe("CreateExperiment", "Create an experiment", Tag);
         api.MapGet("/experiments", async Task<IResult> (HttpContext ctx) =>
-            {
-                var req = new SearchExperimentsRequest(ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.Query("filter"),
-                    ctx.Request.Query["order_by"].Where(o => !string.IsNullOrEmpty(o)).Select(o => o!).ToList(), ctx.Query("view_type"));
-                return Ok(await Tracking(ctx).SearchExperimentsAsync(ctx.Caller(), req, ctx.RequestAborted), json.SearchExperimentsResponse);
-            })
+                Ok(await Tracking(ctx).SearchExperimentsAsync(ctx.Caller(), ctx.SearchExperimentsQuery(), ctx.RequestAborted), json.SearchExperimentsResponse))
             .Describe("SearchExperiments", "Search experiments (filter, order_by, max_results, page_token, view_type)", Tag);
         api.MapGet("/experiments/{experimentId}", async (HttpContext ctx, string experimentId) =>
                 Ok(new ExperimentResponse(await Tracking(ctx).GetExperimentAsync(ctx.Caller(), experimentId, ctx.RequestAborted)), json.ExperimentResponse))
