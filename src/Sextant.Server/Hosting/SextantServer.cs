@@ -13,6 +13,7 @@ using Sextant.Server.Artifacts;
 using Sextant.Server.Http;
 using Sextant.Server.Projects;
 using Sextant.Server.Tracking;
+using Sextant.Web;
 
 namespace Sextant.Server;
 
@@ -76,7 +77,8 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<TrackingService>();
         builder.Services.AddSingleton<IBlobStore>(new LocalBlobStore(Path.Combine(dataDirectory, "blobs")));
         builder.Services.AddSingleton<ArtifactService>();
-        builder.Services.AddSingleton(new AccessPolicy(loopback || options.AllowAnonymous, AnonymousFromAnywhere: options.AllowAnonymous));
+        builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
+        builder.Services.AddSextantWeb();
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             // The same contract as SextantJsonContext, so the OpenAPI schemas show the names on the wire.
@@ -113,7 +115,7 @@ public sealed class SextantServer : IAsyncDisposable
             await database.MigrateAsync(cancellationToken);
             var projects = app.Services.GetRequiredService<ProjectService>();
             await projects.EnsureDefaultProjectAsync(cancellationToken);
-            if (!loopback && !options.AllowAnonymous && !await projects.AnyKeyAsync(cancellationToken))
+            if ((options.RequireKeys || (!loopback && !options.AllowAnonymous)) && !await projects.AnyKeyAsync(cancellationToken))
             {
                 throw new SextantException(ErrorCodes.PermissionDenied,
                     $"Refusing to listen on {options.Host} without authentication: no API key exists. Create one with 'sextant keys create --data {options.DataDirectory} --name admin --role admin', or pass --allow-anonymous.",
@@ -121,7 +123,9 @@ public sealed class SextantServer : IAsyncDisposable
             }
 
             app.UseMiddleware<ErrorHandlingMiddleware>();
+            app.UseSextantWebAssets();
             app.UseMiddleware<CallerMiddleware>();
+            app.UseAntiforgery();
             app.MapGet("/healthz", () => ApiResults.Empty()).Describe("Health", "The process is up", "Health").ExcludeFromDescription();
             app.MapGet("/readyz", async (SextantDatabase db, CancellationToken ct) =>
                 {
@@ -137,6 +141,7 @@ public sealed class SextantServer : IAsyncDisposable
             app.MapTrackingEndpoints();
             app.MapMlflowTrackingEndpoints();
             app.MapArtifactEndpoints();
+            app.MapSextantWeb();
             app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
                     $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))
                 .ExcludeFromDescription();

@@ -19,6 +19,9 @@ public sealed class SextantServerOptions
     /// <summary>Allow unauthenticated callers (as admin of the default project) on a non-loopback address.</summary>
     public bool AllowAnonymous { get; set; }
 
+    /// <summary>Refuse unauthenticated callers even on loopback (a shared machine): every request needs an API key.</summary>
+    public bool RequireKeys { get; set; }
+
     /// <summary>The largest JSON request body accepted (MLflow's limit is 1 MB).</summary>
     public int MaxJsonBodyBytes { get; set; } = 1024 * 1024;
 

@@ -2,6 +2,8 @@ using System.Text;
 using Sextant.Core;
 using Sextant.Core.Projects;
 using Sextant.Contracts;
+using Sextant.Web;
+using Sextant.Web.Auth;
 
 namespace Sextant.Server.Http;
 
@@ -17,6 +19,12 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
     public async Task InvokeAsync(HttpContext context)
     {
         var path = context.Request.Path;
+        if (SextantWebExtensions.IsUiPath(path))
+        {
+            await ResolveUiAsync(context);
+            await next(context);
+            return;
+        }
         if (!path.StartsWithSegments("/api") && !path.StartsWithSegments("/ajax-api"))
         {
             await next(context);
@@ -35,6 +43,45 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         }
         context.Items[typeof(Caller)] = caller;
         await next(context);
+    }
+
+    /// <summary>
+    /// The web UI signs in with a key kept in an http-only cookie, or uses the anonymous local admin under the same
+    /// rules as the API. Nobody signed in is not an error here: the UI sends such a person to its sign-in page.
+    /// Page views may come from links on other sites; the circuit (/_blazor), through which every change is made,
+    /// and any non-GET request may not.
+    /// </summary>
+    private async Task ResolveUiAsync(HttpContext context)
+    {
+        var project = context.Request.Cookies[UiPrincipal.ProjectCookie];
+        if (context.Request.Cookies[UiPrincipal.KeyCookie] is { Length: > 0 } key)
+        {
+            if (await projects.AuthenticateAsync(key, context.RequestAborted) is not null)
+            {
+                context.User = UiPrincipal.ForKey(key, project);
+            }
+            return;
+        }
+        if (!policy.AnonymousAllowed)
+        {
+            return;
+        }
+        try
+        {
+            if (!HttpMethods.IsGet(context.Request.Method) || context.Request.Path.StartsWithSegments("/_blazor"))
+            {
+                EnsureNotCrossSite(context, requireJsonPost: false);
+            }
+            if (!policy.AnonymousFromAnywhere)
+            {
+                EnsureLocalCaller(context);
+            }
+            context.User = UiPrincipal.Anonymous(project);
+        }
+        catch (SextantException)
+        {
+            // Not the local user: the UI asks for a key.
+        }
     }
 
     private async Task<Caller> ResolveAsync(HttpContext context)
@@ -87,7 +134,7 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
     /// from (Sec-Fetch-Site, Origin), and a POST must be JSON, which a page cannot send cross-site without a CORS
     /// preflight that this server never grants. Always applied to anonymous callers.
     /// </summary>
-    private static void EnsureNotCrossSite(HttpContext context)
+    private static void EnsureNotCrossSite(HttpContext context, bool requireJsonPost = true)
     {
         var request = context.Request;
         var site = request.Headers["Sec-Fetch-Site"].ToString();
@@ -100,7 +147,7 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         {
             throw new SextantException(ErrorCodes.PermissionDenied, $"Anonymous requests from origin '{origin}' are refused; send an API key.", 403);
         }
-        if (HttpMethods.IsPost(request.Method) && !(request.ContentType is { } type && IsJson(type)))
+        if (requireJsonPost && HttpMethods.IsPost(request.Method) && !(request.ContentType is { } type && IsJson(type)))
         {
             throw new SextantException(ErrorCodes.InvalidParameterValue,
                 $"Anonymous POST requests must be sent as application/json, not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");

@@ -1,0 +1,97 @@
+using System.Data.Common;
+using Sextant.Core.Projects;
+
+namespace Sextant.Core.Tracking;
+
+/// <summary>One point of a sampled metric series: NaN values are kept as NaN.</summary>
+public readonly record struct SeriesPoint(long Step, long Timestamp, double Value);
+
+/// <summary>A metric's history for one run, sampled down to at most a given number of points.</summary>
+public sealed record MetricSeries(string RunId, string Key, long TotalPoints, IReadOnlyList<SeriesPoint> Points);
+
+public sealed partial class TrackingService
+{
+    /// <summary>
+    /// The history of <paramref name="metricKey"/> for each run, in step order, sampled to at most
+    /// <paramref name="maxPoints"/> points a run for charts: the history is cut into equal buckets and each bucket
+    /// keeps its first, lowest and highest point, so spikes survive; the last point is always kept.
+    /// </summary>
+    public async Task<IReadOnlyList<MetricSeries>> MetricSeriesAsync(Caller caller, IReadOnlyList<string> runIds, string metricKey, int maxPoints, CancellationToken cancellationToken = default)
+    {
+        if (maxPoints < 3)
+        {
+            throw SextantException.Invalid("max_points", "'max_points' must be at least 3.");
+        }
+        var result = new List<MetricSeries>(runIds.Count);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_id = @run AND key = @key ORDER BY step, id";
+        var run = AddParameter(command, "@run");
+        AddParameter(command, "@key").Value = metricKey;
+        var points = new List<SeriesPoint>();
+        foreach (var runId in runIds)
+        {
+            var resolved = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
+            run.Value = resolved.Id;
+            points.Clear();
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    points.Add(new SeriesPoint(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(3) != 0 ? double.NaN : reader.GetDouble(2)));
+                }
+            }
+            result.Add(new MetricSeries(runId, metricKey, points.Count, Sample(points, maxPoints)));
+        }
+        return result;
+    }
+
+    private static DbParameter AddParameter(DbCommand command, string name)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        command.Parameters.Add(parameter);
+        return parameter;
+    }
+
+    internal static List<SeriesPoint> Sample(List<SeriesPoint> points, int maxPoints)
+    {
+        if (points.Count <= maxPoints)
+        {
+            return [.. points];
+        }
+        var buckets = (maxPoints - 1) / 3;
+        var sampled = new List<SeriesPoint>(maxPoints);
+        var size = (double)(points.Count - 1) / buckets;
+        for (var b = 0; b < buckets; b++)
+        {
+            var from = (int)(b * size);
+            var to = Math.Min((int)((b + 1) * size), points.Count - 1);
+            int low = from, high = from;
+            for (var i = from; i < to; i++)
+            {
+                if (points[i].Value < points[low].Value || double.IsNaN(points[low].Value))
+                {
+                    low = i;
+                }
+                if (points[i].Value > points[high].Value || double.IsNaN(points[high].Value))
+                {
+                    high = i;
+                }
+            }
+            // First, lowest and highest of the bucket, in step order, without repeats.
+            Span<int> picks = [from, Math.Min(low, high), Math.Max(low, high)];
+            var previous = -1;
+            foreach (var index in picks)
+            {
+                if (index > previous)
+                {
+                    sampled.Add(points[index]);
+                    previous = index;
+                }
+            }
+        }
+        sampled.Add(points[^1]);
+        return sampled;
+    }
+}
