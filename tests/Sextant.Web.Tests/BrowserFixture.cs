@@ -26,13 +26,13 @@ public class BrowserFixture : IAsyncLifetime
     {
     }
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         if (!File.Exists(ChromiumPath))
         {
             throw new InvalidOperationException($"Browser tests need Debian's Chromium at {ChromiumPath}: apt-get install -y chromium (test.sh does this).");
         }
-        var options = new SextantServerOptions { Port = 0, DataDirectory = DataDirectory };
+        var options = new SextantServerOptions { Port = 0, DataDirectory = DataDirectory, ConsoleLogging = Environment.GetEnvironmentVariable("SEXTANT_TEST_LOG") == "1" };
         Configure(options);
         await SeedBeforeStartAsync(options);
         Server = await SextantServer.StartAsync(options);
@@ -61,11 +61,23 @@ public class BrowserFixture : IAsyncLifetime
         });
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(15_000);
-        page.PageError += (_, error) => PageErrors.Add(error);
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                errors.Add(message.Text);
+            }
+        };
+        _errors[page] = errors;
         return page;
     }
 
-    public List<string> PageErrors { get; } = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<IPage, List<string>> _errors = new();
+
+    /// <summary>Script errors and console errors the page has reported so far.</summary>
+    public IReadOnlyList<string> ErrorsOf(IPage page) => _errors.TryGetValue(page, out var errors) ? errors : [];
 
     public async Task DisposeAsync()
     {

@@ -44,13 +44,8 @@ public static class UiPrincipal
     /// <summary>Resolves the principal to a caller, in the chosen project when the caller may act there.</summary>
     public static async Task<Caller?> ResolveAsync(ClaimsPrincipal? principal, ProjectService projects, CancellationToken cancellationToken)
     {
-        if (!TryRead(principal, out var secret, out var project))
-        {
-            return null;
-        }
-        var caller = secret is null
-            ? new Caller(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true)
-            : await projects.AuthenticateAsync(secret, cancellationToken);
+        var caller = await ResolveOwnAsync(principal, projects, cancellationToken);
+        var project = principal?.FindFirst(ProjectClaim)?.Value;
         if (caller is null)
         {
             return null;
@@ -68,5 +63,17 @@ public static class UiPrincipal
             }
         }
         return caller;
+    }
+
+    /// <summary>The caller in the key's own project (before any project switch).</summary>
+    public static async Task<Caller?> ResolveOwnAsync(ClaimsPrincipal? principal, ProjectService projects, CancellationToken cancellationToken)
+    {
+        if (!TryRead(principal, out var secret, out _))
+        {
+            return null;
+        }
+        return secret is null
+            ? new Caller(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true)
+            : await projects.AuthenticateAsync(secret, cancellationToken);
     }
 }

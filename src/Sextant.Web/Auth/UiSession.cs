@@ -13,6 +13,13 @@ public sealed class UiSession(AuthenticationStateProvider authentication, Projec
         return await UiPrincipal.ResolveAsync(state.User, projects, cancellationToken);
     }
 
+    /// <summary>Whether the signed-in key is a server admin, who may switch between projects.</summary>
+    public async Task<bool> IsServerAdminAsync(CancellationToken cancellationToken = default)
+    {
+        var state = await authentication.GetAuthenticationStateAsync();
+        return (await UiPrincipal.ResolveOwnAsync(state.User, projects, cancellationToken))?.IsServerAdmin == true;
+    }
+
     /// <summary>The caller; throws <see cref="UiSignInRequiredException"/> when there is none.</summary>
     public async Task<Caller> CallerAsync(CancellationToken cancellationToken = default) =>
         await TryCallerAsync(cancellationToken) ?? throw new UiSignInRequiredException();
