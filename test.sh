@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs what the tests need when it is missing (PostgreSQL from Debian's
-# packages; the tests start a throwaway server themselves), then prints "tests: N passed, N failed".
+# Runs the whole test suite. Installs what the tests need when it is missing (PostgreSQL and Chromium from
+# Debian's packages; the tests start a throwaway PostgreSQL server and a headless browser themselves), then
+# prints "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+missing=()
 if [ -z "${SEXTANT_TEST_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "test.sh: installing PostgreSQL (apt-get)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  missing+=(postgresql)
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]} (apt-get)"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 log=$(mktemp)

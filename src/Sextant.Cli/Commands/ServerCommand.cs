@@ -14,7 +14,8 @@ internal static class ServerCommand
         var data = new Option<string>("--data") { Description = "Data directory (SQLite file and blob store)", DefaultValueFactory = _ => "./sextant-data" };
         var db = new Option<string?>("--db") { Description = "Database URI: sqlite:///path.db or postgresql://user@host:port/db" };
         var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Allow unauthenticated access on a non-loopback address" };
-        var command = new Command("server", "Run the Sextant server") { host, port, data, db, allowAnonymous };
+        var requireKeys = new Option<bool>("--require-keys") { Description = "Require an API key from every caller, also on loopback (a shared machine)" };
+        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new SextantServerOptions
@@ -24,12 +25,13 @@ internal static class ServerCommand
                 DataDirectory = parse.GetValue(data)!,
                 DatabaseUri = parse.GetValue(db) ?? Environment.GetEnvironmentVariable("SEXTANT_DB"),
                 AllowAnonymous = parse.GetValue(allowAnonymous),
+                RequireKeys = parse.GetValue(requireKeys),
                 ConsoleLogging = true,
             };
             try
             {
                 await using var server = await SextantServer.StartAsync(options, cancellationToken);
-                Console.WriteLine($"Sextant listening on {server.Address} (database {server.Database.Display}, data {Path.GetFullPath(options.DataDirectory)})");
+                Console.WriteLine($"Sextant listening on {server.Address}, web UI at {server.Address}ui (database {server.Database.Display}, data {Path.GetFullPath(options.DataDirectory)})");
                 await server.WaitForShutdownAsync(cancellationToken);
                 return 0;
             }
