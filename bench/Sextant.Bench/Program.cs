@@ -5,17 +5,19 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- search [runs]
 //   dotnet run -c Release --project bench/Sextant.Bench -- startup <path to sextant.dll>
 //   dotnet run -c Release --project bench/Sextant.Bench -- artifacts <path to sextant.dll> [MiB]
+//   dotnet run -c Release --project bench/Sextant.Bench -- ui [runs]   (needs /usr/bin/chromium)
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
     "search" => await SearchBenchmark.RunAsync(args.Skip(1).ToArray()),
     "startup" => await StartupBenchmark.RunAsync(args.Skip(1).ToArray()),
     "artifacts" => await ArtifactStreamingBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "ui" => await UiBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Sextant.Bench ingest [sqlite|postgres] [seconds] | search [runs] | startup <sextant.dll>");
+    Console.Error.WriteLine("usage: Sextant.Bench ingest [sqlite|postgres] [seconds] | search [runs] | startup <sextant.dll> | artifacts <sextant.dll> [MiB] | ui [runs]");
     return 2;
 }

@@ -46,7 +46,7 @@ internal static class SearchBenchmark
         return 0;
     }
 
-    private static void Seed(string databasePath, long experimentId, int count)
+    internal static void Seed(string databasePath, long experimentId, int count)
     {
         using var connection = new SqliteConnection($"Data Source={databasePath}");
         connection.Open();
@@ -82,7 +82,7 @@ internal static class SearchBenchmark
         analyze.ExecuteNonQuery();
     }
 
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, params string[] names)
+    internal static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, params string[] names)
     {
         var command = connection.CreateCommand();
         command.Transaction = transaction;
@@ -94,7 +94,7 @@ internal static class SearchBenchmark
         return command;
     }
 
-    private static void Execute(SqliteCommand command, params object[] values)
+    internal static void Execute(SqliteCommand command, params object[] values)
     {
         for (var i = 0; i < values.Length; i++)
         {

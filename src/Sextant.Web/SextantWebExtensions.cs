@@ -26,6 +26,7 @@ public static class SextantWebExtensions
         services.AddCascadingAuthenticationState();
         services.AddMudServices();
         services.AddScoped<UiSession>();
+        services.AddSingleton<Prefetch>();
         return services;
     }
 

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Sextant.Core.Projects;
+using Sextant.Core.Storage;
 
 namespace Sextant.Core.Tracking;
 
@@ -22,27 +23,41 @@ public sealed partial class TrackingService
         {
             throw SextantException.Invalid("max_points", "'max_points' must be at least 3.");
         }
-        var result = new List<MetricSeries>(runIds.Count);
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_id = @run AND key = @key ORDER BY step, id";
-        var run = AddParameter(command, "@run");
-        AddParameter(command, "@key").Value = metricKey;
-        var points = new List<SeriesPoint>();
+        // Each run's history is read on its own connection, a few at a time: SQLite's WAL readers and PostgreSQL's
+        // pool both serve them in parallel, and a comparison of 20 long histories is bound by these reads.
+        var resolved = new List<RunRef>(runIds.Count);
         foreach (var runId in runIds)
         {
-            var resolved = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
-            run.Value = resolved.Id;
-            points.Clear();
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-            {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    points.Add(new SeriesPoint(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(3) != 0 ? double.NaN : reader.GetDouble(2)));
-                }
-            }
-            result.Add(new MetricSeries(runId, metricKey, points.Count, Sample(points, maxPoints)));
+            resolved.Add(await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken));
         }
+        var result = new MetricSeries[resolved.Count];
+        var workers = Math.Min(resolved.Count, Math.Clamp(Environment.ProcessorCount, 2, 4));
+        await Parallel.ForAsync(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = cancellationToken },
+            async (worker, ct) =>
+            {
+                // One connection and one prepared statement a worker; worker w reads runs w, w + workers, ...
+                await using var connection = await database.OpenAsync(ct);
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_id = @run AND key = @key ORDER BY step, id";
+                var run = AddParameter(command, "@run");
+                AddParameter(command, "@key").Value = metricKey;
+                var points = new List<SeriesPoint>();
+                // Microsoft.Data.Sqlite is synchronous underneath: its ReadAsync only adds a task per row.
+                var sqlite = database.Engine == DatabaseEngine.Sqlite;
+                for (var i = worker; i < resolved.Count; i += workers)
+                {
+                    run.Value = resolved[i].Id;
+                    points.Clear();
+                    await using (var reader = await command.ExecuteReaderAsync(ct))
+                    {
+                        while (sqlite ? reader.Read() : await reader.ReadAsync(ct))
+                        {
+                            points.Add(new SeriesPoint(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(3) != 0 ? double.NaN : reader.GetDouble(2)));
+                        }
+                    }
+                    result[i] = new MetricSeries(runIds[i], metricKey, points.Count, Sample(points, maxPoints));
+                }
+            });
         return result;
     }
 
