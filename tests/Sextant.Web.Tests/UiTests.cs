@@ -232,3 +232,56 @@ public sealed class UiTests(SeededFixture fixture) : IClassFixture<SeededFixture
         await Screens.SaveAsync(page, "experiments-dark");
     }
 }
+
+/// <summary>Keyboard use, widths, and project switching on the loopback server.</summary>
+public sealed class UiUsabilityTests(SeededFixture fixture) : IClassFixture<SeededFixture>
+{
+    [Fact]
+    public async Task The_filter_and_sorting_work_from_the_keyboard()
+    {
+        var page = await fixture.NewPageAsync();
+        await page.GotoInteractiveAsync($"/ui/experiments/{fixture.ExperimentId}");
+        await page.GetByTestId("filter").FocusAsync();
+        await page.Keyboard.TypeAsync("params.model = 'mlp'");
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.GetByTestId("run-row")).ToHaveCountAsync(1);
+
+        await page.GotoInteractiveAsync($"/ui/experiments/{fixture.ExperimentId}");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Run", Exact = true }).FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.GetByTestId("run-row").First).ToContainTextAsync("run-0-cnn");
+    }
+
+    [Theory]
+    [InlineData(1280, 800)]
+    [InlineData(2560, 1440)]
+    public async Task Pages_fit_laptop_and_wide_screens_without_sideways_scrolling(int width, int height)
+    {
+        var page = await fixture.NewPageAsync(width, height);
+        foreach (var url in new[] { "/ui", $"/ui/experiments/{fixture.ExperimentId}", $"/ui/runs/{fixture.RunIds[0]}", $"/ui/compare?runs={fixture.RunIds[0]},{fixture.RunIds[1]}" })
+        {
+            await page.GotoInteractiveAsync(url);
+            Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), $"{url} scrolls sideways at {width}px");
+        }
+    }
+
+    [Fact]
+    public async Task A_server_admin_creates_a_project_and_switches_to_it()
+    {
+        var page = await fixture.NewPageAsync();
+        await page.GotoInteractiveAsync("/ui/keys");
+        await page.GetByTestId("new-project").FillAsync("team-b");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create project" }).ClickAsync();
+        var row = page.GetByTestId("projects").Locator("tr").Filter(new() { HasText = "team-b" });
+        await row.GetByTestId("switch-project").ClickAsync();
+        await page.WaitForSelectorAsync("main[data-interactive='true']");
+        await Expect(page.GetByTestId("who")).ToContainTextAsync("team-b · admin");
+        await page.GotoInteractiveAsync("/ui");
+        await Expect(page.GetByTestId("experiment-row").Filter(new() { HasText = SeededFixture.Experiment })).ToHaveCountAsync(0);
+
+        await page.GotoInteractiveAsync("/ui/keys");
+        await page.GetByTestId("projects").Locator("tr").Filter(new() { HasText = "default" }).GetByTestId("switch-project").ClickAsync();
+        await page.WaitForSelectorAsync("main[data-interactive='true']");
+        await Expect(page.GetByTestId("who")).ToContainTextAsync("default · admin");
+    }
+}

@@ -364,6 +364,56 @@ public abstract class TrackingContractTests(DatabaseEngine engine) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Metric_series_are_in_step_order_sampled_with_extremes_and_keep_NaN()
+    {
+        var exp = await NewExperimentAsync();
+        var a = await NewRunAsync(exp);
+        var b = await NewRunAsync(exp);
+        // 3,000 points with one spike at step 1,234 and a NaN at step 10.
+        await LogAsync(a, metrics: Enumerable.Range(0, 1000).Select(i => M("loss", i == 1234 % 1000 ? 0 : 1, step: i)).ToArray());
+        await LogAsync(a, metrics: Enumerable.Range(1000, 1000).Select(i => M("loss", i == 1234 ? 99 : 1, step: i)).ToArray());
+        await LogAsync(a, metrics: Enumerable.Range(2000, 1000).Select(i => M("loss", 1, step: i)).ToArray());
+        await LogAsync(b, metrics: [M("loss", 5, step: 1), M("loss", double.NaN, step: 10), M("loss", 4, step: 20)]);
+
+        var series = await Tracking.MetricSeriesAsync(Admin, [a, b], "loss", 100);
+        Assert.Equal([a, b], series.Select(s => s.RunId));
+        var sampled = series[0];
+        Assert.Equal(3000, sampled.TotalPoints);
+        Assert.InRange(sampled.Points.Count, 3, 100);
+        Assert.Equal(sampled.Points.OrderBy(p => p.Step).Select(p => p.Step), sampled.Points.Select(p => p.Step));
+        Assert.Contains(sampled.Points, p => p.Step == 1234 && p.Value == 99);
+        Assert.Contains(sampled.Points, p => p.Step == 234 && p.Value == 0);
+        Assert.Equal(2999, sampled.Points[^1].Step);
+        Assert.Equal([5, double.NaN, 4], series[1].Points.Select(p => p.Value));
+
+        var e = await Assert.ThrowsAsync<SextantException>(() => Tracking.MetricSeriesAsync(Admin, ["0123456789abcdef0123456789abcdef"], "loss", 100));
+        Assert.Equal(404, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Experiment_stats_count_active_runs_and_run_keys_list_what_recent_runs_logged()
+    {
+        var exp = await NewExperimentAsync();
+        var empty = await NewExperimentAsync("empty");
+        var first = await NewRunAsync(exp);
+        var second = await NewRunAsync(exp);
+        await LogAsync(first, metrics: [M("acc", 1)], parameters: [P("lr", "0.1")], tags: [P("team", "x")]);
+        await LogAsync(second, metrics: [M("loss", 1)]);
+        await Tracking.DeleteRunAsync(Admin, second);
+
+        var stats = await Tracking.ExperimentStatsAsync(Admin, [exp, empty, "not-a-number"]);
+        Assert.Equal(1, stats[exp].Runs);
+        Assert.NotNull(stats[exp].LastActivity);
+        Assert.False(stats.ContainsKey(empty));
+
+        var keys = await Tracking.RunKeysAsync(Admin, exp);
+        Assert.Equal(["acc", "loss"], keys.Metrics);
+        Assert.Equal(["lr"], keys.Params);
+        Assert.Contains("team", keys.Tags);
+        Assert.Equal($"{exp}/{first}/artifacts", await Tracking.RunArtifactRootAsync(Admin, first));
+    }
+
+    [Fact]
     public async Task Api_keys_authenticate_until_revoked()
     {
         var created = await _db.Projects.CreateKeyAsync(1, "ci", "editor");
