@@ -35,6 +35,14 @@ public class SeededFixture : BrowserFixture
             }
             if (i == 0)
             {
+                // Dataset inputs through the MLflow API, as mlflow.log_input sends them.
+                using var http = new HttpClient { BaseAddress = Address };
+                var body = $$$"""
+                    {"run_id": "{{{run.RunId}}}", "datasets": [{"tags": [{"key": "mlflow.data.context", "value": "training"}],
+                      "dataset": {"name": "mnist-train", "digest": "9f2c", "source_type": "local", "source": "/data/mnist/train"}}]}
+                    """;
+                using var response = await http.PostAsync("/api/2.0/mlflow/runs/log-inputs", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                response.EnsureSuccessStatusCode();
                 await run.LogArtifactAsync(new MemoryStream("""{"layers": [32, 64], "dropout": 0.2}"""u8.ToArray()), "config.json");
                 await run.LogArtifactAsync(new MemoryStream("epoch,acc,loss\n1,0.5,1.2\n2,\"0.75\",0.8\n"u8.ToArray()), "eval/metrics.csv");
                 await run.LogArtifactAsync(new MemoryStream("training finished\n"u8.ToArray()), "eval/notes.txt");

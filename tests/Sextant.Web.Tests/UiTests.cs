@@ -8,6 +8,15 @@ namespace Sextant.Web.Tests;
 public sealed class UiTests(SeededFixture fixture) : IClassFixture<SeededFixture>
 {
     [Fact]
+    public async Task The_root_redirects_to_the_experiments_page()
+    {
+        var page = await fixture.NewPageAsync();
+        await page.GotoInteractiveAsync("/");
+        Assert.EndsWith("/ui", page.Url, StringComparison.Ordinal);
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Experiments" })).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task The_experiments_page_lists_experiments_with_run_counts_and_searches_by_name()
     {
         var page = await fixture.NewPageAsync();
@@ -100,6 +109,8 @@ public sealed class UiTests(SeededFixture fixture) : IClassFixture<SeededFixture
         await Expect(page.GetByTestId("params")).ToContainTextAsync("cnn");
         await Expect(page.GetByTestId("metrics")).ToContainTextAsync("loss");
         await Expect(page.GetByTestId("tags")).ToContainTextAsync("vision");
+        await Expect(page.GetByTestId("inputs")).ToContainTextAsync("mnist-train");
+        await Expect(page.GetByTestId("inputs")).ToContainTextAsync("training");
         await Screens.SaveAsync(page, "run");
 
         await page.GetByRole(AriaRole.Tab, new() { Name = "Charts" }).ClickAsync();
