@@ -17,33 +17,51 @@ internal static class SearchBenchmark
     {
         var count = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
         var folder = Path.Combine(Path.GetTempPath(), "sextant-search-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var server = await SextantServer.StartAsync(new SextantServerOptions { Port = 0, DataDirectory = folder });
-        using var http = new HttpClient { BaseAddress = server.Address };
-        var created = await http.PostAsync("/api/2.0/mlflow/experiments/create", new StringContent("""{"name": "search-bench"}""", Encoding.UTF8, "application/json"));
-        var experimentId = JsonSerializer.Deserialize(await created.Content.ReadAsStringAsync(), SextantJsonContext.Default.CreateExperimentResponse)!.ExperimentId;
-
+        string experimentId;
+        await using (var server = await SextantServer.StartAsync(new SextantServerOptions { Port = 0, DataDirectory = folder }))
+        {
+            using var http = new HttpClient { BaseAddress = server.Address };
+            var created = await http.PostAsync("/api/2.0/mlflow/experiments/create", new StringContent("""{"name": "search-bench"}""", Encoding.UTF8, "application/json"));
+            experimentId = JsonSerializer.Deserialize(await created.Content.ReadAsStringAsync(), SextantJsonContext.Default.CreateExperimentResponse)!.ExperimentId;
+        }
         var seed = Stopwatch.StartNew();
         Seed(Path.Combine(folder, "sextant.db"), long.Parse(experimentId, System.Globalization.CultureInfo.InvariantCulture), count);
         Console.WriteLine($"seeded {count:N0} runs in {seed.Elapsed.TotalSeconds:N1} s");
 
+        // The same query on the same file, first with every search in SQL, then with the in-memory copy.
+        foreach (var inMemory in new[] { false, true })
+        {
+            var options = new SextantServerOptions { Port = 0, DataDirectory = folder };
+            options.Tracking.InMemorySearch = inMemory;
+            await using var server = await SextantServer.StartAsync(options);
+            using var http = new HttpClient { BaseAddress = server.Address };
+            var (latencies, results) = await MeasureAsync(http, experimentId);
+            Console.WriteLine($"search {(inMemory ? "in-memory copy" : "SQL only")} ({count:N0} runs, {results} results): p50 {Stats.Percentile(latencies, 0.5):N1} ms, p99 {Stats.Percentile(latencies, 0.99):N1} ms over {latencies.Count} requests");
+        }
+        return 0;
+    }
+
+    private static async Task<(List<double> Latencies, int Results)> MeasureAsync(HttpClient http, string experimentId)
+    {
         var body = JsonSerializer.Serialize(new SearchRunsRequest([experimentId], "metrics.acc > 0.9 and params.model = 'x'", MaxResults: 1000), SextantJsonContext.Default.SearchRunsRequest);
         var latencies = new List<double>();
         var results = 0;
-        for (var i = 0; i < 60; i++)
+        // Warm-up: at least 10 requests and 3 s, which also gives the in-memory copy time to be read.
+        var warmUp = Stopwatch.StartNew();
+        for (var i = 0; latencies.Count < 50; i++)
         {
             var start = Stopwatch.GetTimestamp();
             using var response = await http.PostAsync("/api/2.0/mlflow/runs/search", new StringContent(body, Encoding.UTF8, "application/json"));
             var text = await response.Content.ReadAsStringAsync();
             var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             response.EnsureSuccessStatusCode();
-            if (i >= 10)
+            if (i >= 10 && warmUp.Elapsed > TimeSpan.FromSeconds(3))
             {
                 latencies.Add(elapsed);
             }
             results = JsonSerializer.Deserialize(text, SextantJsonContext.Default.SearchRunsResponse)!.Runs.Count;
         }
-        Console.WriteLine($"search ({count:N0} runs, {results} results): p50 {Stats.Percentile(latencies, 0.5):N1} ms, p99 {Stats.Percentile(latencies, 0.99):N1} ms over {latencies.Count} requests");
-        return 0;
+        return (latencies, results);
     }
 
     internal static void Seed(string databasePath, long experimentId, int count)

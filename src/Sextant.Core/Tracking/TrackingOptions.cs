@@ -32,6 +32,12 @@ public sealed class TrackingOptions
     /// <summary>How many write requests may wait for the batch writer; past it the server answers 503.</summary>
     public int WriteQueueCapacity { get; set; } = 512;
 
+    /// <summary>
+    /// On SQLite, answer run searches that filter on metrics, params and tags in the default order from an
+    /// in-memory copy of the experiment (read in the background, dropped at every write); off means always SQL.
+    /// </summary>
+    public bool InMemorySearch { get; set; } = true;
+
     /// <summary>The most metric points one group commit takes.</summary>
     public int MaxPointsPerCommit { get; set; } = 50_000;
 }

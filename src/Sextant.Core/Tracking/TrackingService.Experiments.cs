@@ -105,7 +105,7 @@ public sealed partial class TrackingService
             throw SextantException.NotFound($"No experiment with id={experimentId} exists.");
         }
         await connection.ExecuteAsync("UPDATE runs SET lifecycle_stage = @stage WHERE experiment_id = @id", new { stage, id }, transaction);
-        await transaction.CommitAsync(cancellationToken);
+        await CommitAsync(transaction, cancellationToken);
     }
 
     public async Task SetExperimentTagAsync(Caller caller, string? experimentId, string? key, string? value, CancellationToken cancellationToken = default)

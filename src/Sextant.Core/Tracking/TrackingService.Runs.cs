@@ -46,7 +46,7 @@ public sealed partial class TrackingService
                 "INSERT INTO run_tags (run_id, key, value) VALUES (@id, @Key, @Value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                 new { id, tag.Key, tag.Value }, transaction);
         }
-        await transaction.CommitAsync(cancellationToken);
+        await CommitAsync(transaction, cancellationToken);
         return (await LoadRunsAsync(connection, [id]))[0];
     }
 
@@ -85,7 +85,7 @@ public sealed partial class TrackingService
                 "INSERT INTO run_tags (run_id, key, value) VALUES (@id, @key, @value) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                 new { id = run.Id, key = RunNameTag, value = request.RunName }, transaction);
         }
-        await transaction.CommitAsync(cancellationToken);
+        await CommitAsync(transaction, cancellationToken);
         return (await LoadRunsAsync(connection, [run.Id]))[0].Info;
     }
 
@@ -100,7 +100,14 @@ public sealed partial class TrackingService
         caller.Require(Role.Editor);
         var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync("UPDATE runs SET lifecycle_stage = @stage WHERE id = @id", new { stage, id = run.Id });
+        try
+        {
+            await connection.ExecuteAsync("UPDATE runs SET lifecycle_stage = @stage WHERE id = @id", new { stage, id = run.Id });
+        }
+        finally
+        {
+            writer.Index.Changed();
+        }
     }
 
     /// <summary>Logs metrics, params and tags atomically through the group-commit writer.</summary>
@@ -131,7 +138,15 @@ public sealed partial class TrackingService
         var tagKey = TrackingValidation.Key(key, "key", options);
         var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: true, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
-        var deleted = await connection.ExecuteAsync("DELETE FROM run_tags WHERE run_id = @id AND key = @tagKey", new { id = run.Id, tagKey });
+        int deleted;
+        try
+        {
+            deleted = await connection.ExecuteAsync("DELETE FROM run_tags WHERE run_id = @id AND key = @tagKey", new { id = run.Id, tagKey });
+        }
+        finally
+        {
+            writer.Index.Changed();
+        }
         if (deleted == 0)
         {
             throw SextantException.NotFound($"No tag with name '{tagKey}' in run with id {run.Uuid}.");
@@ -197,7 +212,7 @@ public sealed partial class TrackingService
                 },
                 transaction);
         }
-        await transaction.CommitAsync(cancellationToken);
+        await CommitAsync(transaction, cancellationToken);
     }
 
     public async Task<MetricHistoryResponse> GetMetricHistoryAsync(Caller caller, string? runId, string? metricKey, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
@@ -232,6 +247,19 @@ public sealed partial class TrackingService
             next = PageToken.Encode([rows[^1].Step.ToString(CultureInfo.InvariantCulture), rows[^1].Id.ToString(CultureInfo.InvariantCulture)]);
         }
         return new MetricHistoryResponse(rows.Select(r => new Metric(key, r.IsNan != 0 ? double.NaN : r.Value, r.Timestamp, r.Step)).ToList(), next);
+    }
+
+    /// <summary>Commits a tracking write and marks the in-memory search copies stale, whatever the outcome.</summary>
+    private async Task CommitAsync(System.Data.Common.DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        finally
+        {
+            writer.Index.Changed();
+        }
     }
 
     internal sealed record RunRef(long Id, string Uuid, long ExperimentId, string LifecycleStage);

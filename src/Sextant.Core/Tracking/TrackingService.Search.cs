@@ -1,6 +1,7 @@
 using System.Globalization;
 using Sextant.Contracts;
 using Sextant.Core.Projects;
+using Sextant.Core.Storage;
 using Sextant.Core.Tracking.Search;
 
 namespace Sextant.Core.Tracking;
@@ -23,12 +24,24 @@ public sealed partial class TrackingService
         var limit = PageSize(request.MaxResults, "max_results");
         var filters = ParseFilter(request.Filter, SearchTarget.Runs);
         var order = ParseOrder(request.OrderBy, SearchTarget.Runs);
+        var lifecycle = LifecycleClause("r", request.RunViewType, "run_view_type");
+        if (database.Engine == DatabaseEngine.Sqlite && options.InMemorySearch && experimentIds.Count == 1 && order.Count == 0 && RunIndexSnapshot.Covers(filters))
+        {
+            var experimentId = experimentIds[0];
+            if (writer.Index.TryGet(experimentId) is { } snapshot)
+            {
+                bool? wantDeleted = lifecycle.Length == 0 ? null : lifecycle.Contains("'deleted'", StringComparison.Ordinal);
+                var (found, nextToken) = snapshot.Search(filters, wantDeleted, limit, request.PageToken);
+                return new SearchRunsResponse(await LoadRunsAsync(connection, found), nextToken);
+            }
+            writer.Index.BuildInBackground(experimentId, ReadSearchIndexAsync);
+        }
         var sql = new SqlBuilder(database);
         var where = new List<string>
         {
             $"r.project_id = {sql.Param(caller.ProjectId)}",
             $"r.experiment_id IN ({string.Join(", ", experimentIds)})",
-            LifecycleClause("r", request.RunViewType, "run_view_type"),
+            lifecycle,
         };
         foreach (var filter in filters)
         {
@@ -126,6 +139,16 @@ public sealed partial class TrackingService
             return;
         }
         keys.Add(new SearchSortKey(column, term.Key == "start_time" ? SqlKind.Long : SqlKind.Text, term.Ascending));
+    }
+
+    /// <summary>Reads the experiment's in-memory search copy now (tests and benchmarks; searches start it themselves).</summary>
+    internal Task<bool> BuildSearchIndexAsync(long experimentId, CancellationToken cancellationToken = default) =>
+        writer.Index.BuildAsync(experimentId, ReadSearchIndexAsync, cancellationToken);
+
+    private async Task<RunIndexSnapshot?> ReadSearchIndexAsync(long experimentId, long generation, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await RunIndex.ReadAsync(connection, experimentId, generation, cancellationToken);
     }
 
     internal static string FormatId(long id) => id.ToString(CultureInfo.InvariantCulture);

@@ -7,6 +7,8 @@ using NpgsqlTypes;
 using Sextant.Core.Storage;
 using Sextant.Contracts;
 
+using Sextant.Core.Tracking.Search;
+
 namespace Sextant.Core.Tracking;
 
 /// <summary>
@@ -39,6 +41,9 @@ public sealed class TrackingWriter : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
+    /// <summary>The in-memory search copies; every tracking write calls <see cref="RunIndex.Changed"/> after committing.</summary>
+    internal RunIndex Index { get; } = new();
+
     internal async Task WriteAsync(TrackingWrite write, CancellationToken cancellationToken)
     {
         if (!_queue.Writer.TryWrite(write))
@@ -68,7 +73,16 @@ public sealed class TrackingWriter : IAsyncDisposable
             // Whatever happens, every write of the batch is answered and the loop goes on.
             try
             {
-                var failures = await CommitAsync(batch);
+                Dictionary<TrackingWrite, SextantException> failures;
+                try
+                {
+                    failures = await CommitAsync(batch);
+                }
+                finally
+                {
+                    // Before any write of the batch is acknowledged.
+                    Index.Changed();
+                }
                 foreach (var write in batch)
                 {
                     if (failures.TryGetValue(write, out var failure))
