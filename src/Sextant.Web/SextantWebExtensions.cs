@@ -45,10 +45,30 @@ public static class SextantWebExtensions
         });
     }
 
+    /// <summary>The UI's pages may not be framed by another site (clickjacking of the local admin).</summary>
+    public static IApplicationBuilder UseSextantWebHeaders(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        if (IsUiPath(context.Request.Path))
+        {
+            context.Response.OnStarting(() =>
+            {
+                var headers = context.Response.Headers;
+                if (!headers.ContainsKey("Content-Security-Policy"))
+                {
+                    headers.ContentSecurityPolicy = "frame-ancestors 'none'";
+                }
+                headers.XFrameOptions = "DENY";
+                headers["Referrer-Policy"] = "same-origin";
+                return Task.CompletedTask;
+            });
+        }
+        await next(context);
+    });
+
     public static void MapSextantWeb(this WebApplication app)
     {
         app.MapGet("/", () => Results.Redirect("/ui")).ExcludeFromDescription();
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode(server => server.ContentSecurityFrameAncestorsPolicy = "'none'");
 
         // Downloads go through the UI's session (cookie or anonymous local user), not the API's bearer keys.
         app.MapGet("/ui/download/{runId}/{**path}", async (HttpContext context, string runId, string path, ProjectService projects,
@@ -65,7 +85,7 @@ public static class SextantWebExtensions
                     var (content, _) = await artifacts.OpenAsync(caller, root + "/" + path, context.RequestAborted);
                     var inline = context.Request.Query.ContainsKey("inline");
                     // Artifacts are user content: never run as a page of this site.
-                    context.Response.Headers.ContentSecurityPolicy = "sandbox; default-src 'none'";
+                    context.Response.Headers.ContentSecurityPolicy = "sandbox; default-src 'none'; frame-ancestors 'none'";
                     context.Response.Headers.XContentTypeOptions = "nosniff";
                     return Results.Stream(content, ContentType(path), inline ? null : Path.GetFileName(path), enableRangeProcessing: true);
                 }
@@ -88,6 +108,11 @@ public static class SextantWebExtensions
         // Switching project is a view preference; whether the caller may act there is checked at every use.
         app.MapGet("/ui/switch-project", (HttpContext context, string? name, string? returnUrl) =>
             {
+                if (context.Request.Headers["Sec-Fetch-Site"].ToString() is "cross-site" or "same-site")
+                {
+                    // Only the UI's own button switches projects, not a link on another site.
+                    return Results.Redirect("/ui");
+                }
                 if (string.IsNullOrEmpty(name))
                 {
                     context.Response.Cookies.Delete(UiPrincipal.ProjectCookie);

@@ -122,6 +122,26 @@ public sealed class AnonymousAccessTests(BrowserFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Ui_pages_may_not_be_framed_by_another_site()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Address };
+        var response = await http.GetAsync("/ui");
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_link_on_another_site_does_not_switch_the_project()
+    {
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = fixture.Address };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/ui/switch-project?name=other&returnUrl=/ui/keys");
+        request.Headers.Add("Sec-Fetch-Site", "cross-site");
+        var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
+    [Fact]
     public async Task A_local_page_view_needs_no_sign_in()
     {
         using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = fixture.Address };

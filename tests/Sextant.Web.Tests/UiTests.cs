@@ -22,7 +22,7 @@ public sealed class UiTests(SeededFixture fixture) : IClassFixture<SeededFixture
         var page = await fixture.NewPageAsync();
         await page.GotoInteractiveAsync("/ui");
         var row = page.GetByTestId("experiment-row").Filter(new() { HasText = SeededFixture.Experiment });
-        await Expect(row).ToContainTextAsync("3");
+        await Expect(row.GetByTestId("run-count")).ToHaveTextAsync("3");
         await Screens.SaveAsync(page, "experiments");
 
         await page.GetByTestId("experiment-search").FillAsync("no-such-thing");

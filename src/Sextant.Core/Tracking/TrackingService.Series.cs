@@ -23,6 +23,10 @@ public sealed partial class TrackingService
         {
             throw SextantException.Invalid("max_points", "'max_points' must be at least 3.");
         }
+        if (runIds.Count == 0)
+        {
+            return [];
+        }
         // Each run's history is read on its own connection, a few at a time: SQLite's WAL readers and PostgreSQL's
         // pool both serve them in parallel, and a comparison of 20 long histories is bound by these reads.
         var resolved = new List<RunRef>(runIds.Count);

@@ -123,6 +123,7 @@ public sealed class SextantServer : IAsyncDisposable
             }
 
             app.UseMiddleware<ErrorHandlingMiddleware>();
+            app.UseSextantWebHeaders();
             app.UseSextantWebAssets();
             app.UseMiddleware<CallerMiddleware>();
             app.UseAntiforgery();

@@ -53,6 +53,11 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
     /// </summary>
     private async Task ResolveUiAsync(HttpContext context)
     {
+        if ((context.Request.Path.StartsWithSegments("/_blazor") || !HttpMethods.IsGet(context.Request.Method)) && !IsSameOrigin(context.Request))
+        {
+            // The circuit and form posts are only for this site's own pages, whoever is signed in.
+            return;
+        }
         var project = context.Request.Cookies[UiPrincipal.ProjectCookie];
         if (context.Request.Cookies[UiPrincipal.KeyCookie] is { Length: > 0 } key)
         {
@@ -82,6 +87,16 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         {
             // Not the local user: the UI asks for a key.
         }
+    }
+
+    /// <summary>No Origin (not a browser, or a same-origin GET), or exactly this server's scheme, host and port.</summary>
+    private static bool IsSameOrigin(HttpRequest request)
+    {
+        var origin = request.Headers.Origin.ToString();
+        return origin.Length == 0
+            || (Uri.TryCreate(origin, UriKind.Absolute, out var uri)
+                && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase)
+                && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase));
     }
 
     private async Task<Caller> ResolveAsync(HttpContext context)

@@ -25,7 +25,7 @@ public sealed class Prefetch
                 _pending.TryRemove(k, out _);
             }
         }
-        if (_pending.Count >= Capacity)
+        if (_pending.Count >= Capacity || _pending.ContainsKey(key))
         {
             return;
         }

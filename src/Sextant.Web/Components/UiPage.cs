@@ -45,6 +45,10 @@ public abstract class UiPage : ComponentBase
         {
             Error = e.Message;
         }
+        catch (System.Data.Common.DbException e)
+        {
+            Error = $"The database could not answer: {e.Message}. Try again in a moment.";
+        }
         return false;
     }
 
