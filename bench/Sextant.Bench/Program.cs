@@ -6,6 +6,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- startup <path to sextant.dll>
 //   dotnet run -c Release --project bench/Sextant.Bench -- artifacts <path to sextant.dll> [MiB]
 //   dotnet run -c Release --project bench/Sextant.Bench -- ui [runs]   (needs /usr/bin/chromium)
+//   dotnet run -c Release --project bench/Sextant.Bench -- search-profile [runs]   (in-process split of one search)
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
@@ -13,6 +14,7 @@ return args.FirstOrDefault() switch
     "startup" => await StartupBenchmark.RunAsync(args.Skip(1).ToArray()),
     "artifacts" => await ArtifactStreamingBenchmark.RunAsync(args.Skip(1).ToArray()),
     "ui" => await UiBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "search-profile" => await SearchProfile.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 

@@ -38,6 +38,9 @@ public sealed class TrackingOptions
     /// </summary>
     public bool InMemorySearch { get; set; } = true;
 
+    /// <summary>Experiments with more runs than this are searched in SQL only (the copy takes about 0.3 KB a run).</summary>
+    public int InMemorySearchMaxRuns { get; set; } = 500_000;
+
     /// <summary>The most metric points one group commit takes.</summary>
     public int MaxPointsPerCommit { get; set; } = 50_000;
 }

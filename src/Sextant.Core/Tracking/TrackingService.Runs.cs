@@ -284,6 +284,10 @@ public sealed partial class TrackingService
     private static SextantException RunNotFound(string runId) => SextantException.NotFound($"Run with id={runId} not found.");
 
     /// <summary>Loads whole runs (info, last metrics, params, tags, inputs) in the order of <paramref name="ids"/>.</summary>
+    /// <remarks>
+    /// Read with plain data readers by column position rather than Dapper: a search page is up to thousands of
+    /// runs with several rows each, and this is most of a search's time.
+    /// </remarks>
     private static async Task<List<Run>> LoadRunsAsync(DbConnection connection, List<long> ids)
     {
         if (ids.Count == 0)
@@ -291,34 +295,72 @@ public sealed partial class TrackingService
             return [];
         }
         var idList = string.Join(',', ids);
-        var infos = (await connection.QueryAsync<(long Id, string RunUuid, long ExperimentId, string Name, string UserId, string Status, long StartTime, long? EndTime, string LifecycleStage)>(
-            $"SELECT id, run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage FROM runs WHERE id IN ({idList})"))
-            .ToDictionary(r => r.Id);
-        var metrics = (await connection.QueryAsync<(long RunId, string Key, double Value, long IsNan, long Timestamp, long Step)>(
-            $"SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_id IN ({idList}) ORDER BY key"))
-            .ToLookup(m => m.RunId, m => new Metric(m.Key, m.IsNan != 0 ? double.NaN : m.Value, m.Timestamp, m.Step));
-        var parameters = (await connection.QueryAsync<(long RunId, string Key, string Value)>(
-            $"SELECT run_id, key, value FROM params WHERE run_id IN ({idList}) ORDER BY key"))
-            .ToLookup(p => p.RunId, p => new KeyValue(p.Key, p.Value));
-        var tags = (await connection.QueryAsync<(long RunId, string Key, string Value)>(
-            $"SELECT run_id, key, value FROM run_tags WHERE run_id IN ({idList}) ORDER BY key"))
-            .ToLookup(p => p.RunId, p => new KeyValue(p.Key, p.Value));
-        var inputs = (await connection.QueryAsync<(long RunId, string TagsJson, string Name, string Digest, string SourceType, string Source, string? Schema, string? Profile)>(
-            $"""
-            SELECT ri.run_id, ri.tags_json, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-            FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id IN ({idList}) ORDER BY d.id
-            """))
-            .ToLookup(i => i.RunId, i => new DatasetInput(
-                JsonSerializer.Deserialize(i.TagsJson, CoreJsonContext.Default.ListKeyValue),
-                new Dataset(i.Name, i.Digest, i.SourceType, i.Source, i.Schema, i.Profile)));
+        var infos = new Dictionary<long, (string RunUuid, long ExperimentId, string Name, string UserId, string Status, long StartTime, long? EndTime, string LifecycleStage)>(ids.Count);
+        await ReadRowsAsync(connection,
+            $"SELECT id, run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage FROM runs WHERE id IN ({idList})",
+            r => infos[r.GetInt64(0)] = (r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetInt64(6), r.IsDBNull(7) ? null : r.GetInt64(7), r.GetString(8)));
+        var metrics = new Dictionary<long, List<Metric>>(ids.Count);
+        await ReadRowsAsync(connection,
+            $"SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_id IN ({idList}) ORDER BY run_id, key",
+            r => ListOf(metrics, r.GetInt64(0)).Add(new Metric(r.GetString(1), r.GetInt64(3) != 0 ? double.NaN : r.GetDouble(2), r.GetInt64(4), r.GetInt64(5))));
+        var parameters = new Dictionary<long, List<KeyValue>>(ids.Count);
+        await ReadRowsAsync(connection,
+            $"SELECT run_id, key, value FROM params WHERE run_id IN ({idList}) ORDER BY run_id, key",
+            r => ListOf(parameters, r.GetInt64(0)).Add(new KeyValue(r.GetString(1), r.GetString(2))));
+        var tags = new Dictionary<long, List<KeyValue>>(ids.Count);
+        await ReadRowsAsync(connection,
+            $"SELECT run_id, key, value FROM run_tags WHERE run_id IN ({idList}) ORDER BY run_id, key",
+            r => ListOf(tags, r.GetInt64(0)).Add(new KeyValue(r.GetString(1), r.GetString(2))));
+        var inputs = await LoadInputsAsync(connection, idList);
         var runs = new List<Run>(ids.Count);
         foreach (var id in ids)
         {
             var r = infos[id];
             var info = new RunInfo(r.RunUuid, r.RunUuid, r.Name, r.ExperimentId.ToString(CultureInfo.InvariantCulture), r.UserId, r.Status,
                 r.StartTime, r.EndTime, RunArtifactUri(r.ExperimentId, r.RunUuid), r.LifecycleStage);
-            runs.Add(new Run(info, new RunData(metrics[id].ToList(), parameters[id].ToList(), tags[id].ToList()), new RunInputs(inputs[id].ToList())));
+            runs.Add(new Run(info, new RunData(
+                metrics.GetValueOrDefault(id) ?? [],
+                parameters.GetValueOrDefault(id) ?? [],
+                tags.GetValueOrDefault(id) ?? []),
+                new RunInputs(inputs.GetValueOrDefault(id) ?? [])));
         }
         return runs;
+    }
+
+    /// <summary>The dataset inputs of the runs in <paramref name="idList"/> (comma-separated row ids).</summary>
+    internal static async Task<Dictionary<long, List<DatasetInput>>> LoadInputsAsync(DbConnection connection, string idList)
+    {
+        var inputs = new Dictionary<long, List<DatasetInput>>();
+        await ReadRowsAsync(connection,
+            $"""
+            SELECT ri.run_id, ri.tags_json, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+            FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id IN ({idList}) ORDER BY d.id
+            """,
+            r => ListOf(inputs, r.GetInt64(0)).Add(new DatasetInput(
+                JsonSerializer.Deserialize(r.GetString(1), CoreJsonContext.Default.ListKeyValue),
+                new Dataset(r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7)))));
+        return inputs;
+    }
+
+    private static List<T> ListOf<T>(Dictionary<long, List<T>> lists, long id)
+    {
+        if (!lists.TryGetValue(id, out var list))
+        {
+            lists[id] = list = [];
+        }
+        return list;
+    }
+
+    /// <summary>Runs a query and hands each row to <paramref name="row"/>; SQLite's reader is synchronous underneath.</summary>
+    private static async Task ReadRowsAsync(DbConnection connection, string sql, Action<DbDataReader> row)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        var sqlite = reader is Microsoft.Data.Sqlite.SqliteDataReader;
+        while (sqlite ? reader.Read() : await reader.ReadAsync())
+        {
+            row(reader);
+        }
     }
 }

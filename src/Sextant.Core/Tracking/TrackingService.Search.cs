@@ -31,8 +31,9 @@ public sealed partial class TrackingService
             if (writer.Index.TryGet(experimentId) is { } snapshot)
             {
                 bool? wantDeleted = lifecycle.Length == 0 ? null : lifecycle.Contains("'deleted'", StringComparison.Ordinal);
-                var (found, nextToken) = snapshot.Search(filters, wantDeleted, limit, request.PageToken);
-                return new SearchRunsResponse(await LoadRunsAsync(connection, found), nextToken);
+                var (positions, found, nextToken) = snapshot.Search(filters, wantDeleted, limit, request.PageToken);
+                var inputs = found.Count == 0 ? [] : await LoadInputsAsync(connection, string.Join(',', found));
+                return new SearchRunsResponse(snapshot.Runs(positions, inputs), nextToken);
             }
             writer.Index.BuildInBackground(experimentId, ReadSearchIndexAsync);
         }
@@ -148,7 +149,7 @@ public sealed partial class TrackingService
     private async Task<RunIndexSnapshot?> ReadSearchIndexAsync(long experimentId, long generation, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await RunIndex.ReadAsync(connection, experimentId, generation, cancellationToken);
+        return await RunIndex.ReadAsync(connection, experimentId, generation, writer.Index.MaxRuns, cancellationToken);
     }
 
     internal static string FormatId(long id) => id.ToString(CultureInfo.InvariantCulture);

@@ -33,6 +33,7 @@ public sealed class TrackingWriter : IAsyncDisposable
     {
         _database = database;
         _options = options;
+        Index = new RunIndex(maxRuns: options.InMemorySearchMaxRuns);
         _queue = Channel.CreateBounded<TrackingWrite>(new BoundedChannelOptions(options.WriteQueueCapacity)
         {
             SingleReader = true,
@@ -42,7 +43,7 @@ public sealed class TrackingWriter : IAsyncDisposable
     }
 
     /// <summary>The in-memory search copies; every tracking write calls <see cref="RunIndex.Changed"/> after committing.</summary>
-    internal RunIndex Index { get; } = new();
+    internal RunIndex Index { get; }
 
     internal async Task WriteAsync(TrackingWrite write, CancellationToken cancellationToken)
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Globalization;
+using Sextant.Contracts;
 
 namespace Sextant.Core.Tracking.Search;
 
@@ -15,8 +16,11 @@ namespace Sextant.Core.Tracking.Search;
 /// The SQLite file must not be written by another process at the same time (the server owns it).
 /// </para>
 /// </summary>
-internal sealed class RunIndex(int maxExperiments = 8, int maxRuns = 2_000_000)
+internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
 {
+    /// <summary>Experiments with more runs than this are always searched in SQL (a copy takes about 0.3 KB a run).</summary>
+    public int MaxRuns => maxRuns;
+
     private long _generation;
     private readonly ConcurrentDictionary<long, RunIndexSnapshot> _snapshots = new();
     private readonly ConcurrentDictionary<long, Task> _building = new();
@@ -82,30 +86,56 @@ internal sealed class RunIndex(int maxExperiments = 8, int maxRuns = 2_000_000)
     }
 
     /// <summary>Reads the experiment's runs and their latest metrics, params and tags in one read transaction.</summary>
-    public static async Task<RunIndexSnapshot> ReadAsync(DbConnection connection, long experimentId, long generation, CancellationToken cancellationToken)
+    public static async Task<RunIndexSnapshot?> ReadAsync(DbConnection connection, long experimentId, long generation, int maxRuns, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var ids = new List<long>();
-        var starts = new List<long>();
-        var deleted = new List<bool>();
-        await using (var runs = Command(connection, transaction, $"SELECT id, start_time, lifecycle_stage FROM runs WHERE experiment_id = {experimentId} ORDER BY start_time DESC, id"))
-        await using (var reader = await runs.ExecuteReaderAsync(cancellationToken))
+        await using (var counting = Command(connection, transaction, $"SELECT COUNT(*) FROM runs WHERE experiment_id = {experimentId}"))
+        {
+            if (Convert.ToInt64(await counting.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > maxRuns)
+            {
+                return null;
+            }
+        }
+        var runs = new RunColumns();
+        var shared = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Users, statuses and lifecycle stages repeat: each distinct one is kept once.
+        string Shared(string value)
+        {
+            if (shared.TryGetValue(value, out var kept))
+            {
+                return kept;
+            }
+            if (shared.Count < 10_000)
+            {
+                shared[value] = value;
+            }
+            return value;
+        }
+        await using (var command = Command(connection, transaction,
+            $"SELECT id, start_time, lifecycle_stage, run_uuid, name, user_id, status, end_time FROM runs WHERE experiment_id = {experimentId} ORDER BY start_time DESC, id"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (reader.Read())
             {
-                ids.Add(reader.GetInt64(0));
-                starts.Add(reader.GetInt64(1));
-                deleted.Add(reader.GetString(2) != "active");
+                runs.Ids.Add(reader.GetInt64(0));
+                runs.StartTimes.Add(reader.GetInt64(1));
+                runs.Lifecycles.Add(Shared(reader.GetString(2)));
+                runs.Uuids.Add(reader.GetString(3));
+                runs.Names.Add(reader.GetString(4));
+                runs.UserIds.Add(Shared(reader.GetString(5)));
+                runs.Statuses.Add(Shared(reader.GetString(6)));
+                runs.EndTimes.Add(reader.IsDBNull(7) ? null : reader.GetInt64(7));
             }
         }
-        var position = new Dictionary<long, int>(ids.Count);
-        for (var i = 0; i < ids.Count; i++)
+        var count = runs.Ids.Count;
+        var position = new Dictionary<long, int>(count);
+        for (var i = 0; i < count; i++)
         {
-            position[ids[i]] = i;
+            position[runs.Ids[i]] = i;
         }
-        var metrics = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var metrics = new Dictionary<string, MetricColumn>(StringComparer.Ordinal);
         await using (var command = Command(connection, transaction,
-            $"SELECT m.run_id, m.key, m.value, m.is_nan FROM latest_metrics m JOIN runs r ON r.id = m.run_id WHERE r.experiment_id = {experimentId}"))
+            $"SELECT m.run_id, m.key, m.value, m.is_nan, m.step, m.timestamp FROM latest_metrics m JOIN runs r ON r.id = m.run_id WHERE r.experiment_id = {experimentId}"))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (reader.Read())
@@ -113,17 +143,18 @@ internal sealed class RunIndex(int maxExperiments = 8, int maxRuns = 2_000_000)
                 var key = reader.GetString(1);
                 if (!metrics.TryGetValue(key, out var column))
                 {
-                    column = new double[ids.Count];
-                    Array.Fill(column, double.NaN);
-                    metrics[key] = column;
+                    metrics[key] = column = new MetricColumn(count);
                 }
-                column[position[reader.GetInt64(0)]] = reader.GetInt64(3) != 0 ? double.NaN : reader.GetDouble(2);
+                var i = position[reader.GetInt64(0)];
+                column.Values[i] = reader.GetInt64(3) != 0 ? double.NaN : reader.GetDouble(2);
+                column.Steps[i] = reader.GetInt64(4);
+                column.Timestamps[i] = reader.GetInt64(5);
             }
         }
-        var parameters = await TextColumnsAsync(connection, transaction, "params", experimentId, position, ids.Count, cancellationToken);
-        var tags = await TextColumnsAsync(connection, transaction, "run_tags", experimentId, position, ids.Count, cancellationToken);
+        var parameters = await TextColumnsAsync(connection, transaction, "params", experimentId, position, count, cancellationToken);
+        var tags = await TextColumnsAsync(connection, transaction, "run_tags", experimentId, position, count, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return new RunIndexSnapshot(generation, [.. ids], [.. starts], [.. deleted], metrics, parameters, tags);
+        return new RunIndexSnapshot(generation, experimentId, runs, metrics, parameters, tags);
     }
 
     private static async Task<Dictionary<string, string?[]>> TextColumnsAsync(
@@ -168,21 +199,121 @@ internal sealed class RunIndex(int maxExperiments = 8, int maxRuns = 2_000_000)
     }
 }
 
-/// <summary>One experiment's runs as columns, in the default search order: start time descending, then id.</summary>
-internal sealed class RunIndexSnapshot(
-    long generation,
-    long[] ids,
-    long[] startTimes,
-    bool[] deleted,
-    Dictionary<string, double[]> metrics,
-    Dictionary<string, string?[]> parameters,
-    Dictionary<string, string?[]> tags)
+/// <summary>The runs table of one experiment as columns, in the default search order.</summary>
+internal sealed class RunColumns
 {
-    public long Generation { get; } = generation;
+    public List<long> Ids { get; } = [];
+    public List<long> StartTimes { get; } = [];
+    public List<string> Lifecycles { get; } = [];
+    public List<string> Uuids { get; } = [];
+    public List<string> Names { get; } = [];
+    public List<string> UserIds { get; } = [];
+    public List<string> Statuses { get; } = [];
+    public List<long?> EndTimes { get; } = [];
+}
+
+/// <summary>The latest point of one metric key for every run: value NaN and timestamp long.MinValue when absent.</summary>
+internal sealed class MetricColumn
+{
+    public MetricColumn(int count)
+    {
+        Values = new double[count];
+        Steps = new long[count];
+        Timestamps = new long[count];
+        Array.Fill(Values, double.NaN);
+        Array.Fill(Timestamps, long.MinValue);
+    }
+
+    public double[] Values { get; }
+    public long[] Steps { get; }
+    public long[] Timestamps { get; }
+}
+
+/// <summary>One experiment's runs as columns, in the default search order: start time descending, then id.</summary>
+internal sealed class RunIndexSnapshot
+{
+    private readonly long _experimentId;
+    private readonly long[] ids;
+    private readonly long[] startTimes;
+    private readonly bool[] deleted;
+    private readonly string[] _lifecycles;
+    private readonly string[] _uuids;
+    private readonly string[] _names;
+    private readonly string[] _userIds;
+    private readonly string[] _statuses;
+    private readonly long?[] _endTimes;
+    private readonly Dictionary<string, MetricColumn> metrics;
+    private readonly Dictionary<string, string?[]> parameters;
+    private readonly Dictionary<string, string?[]> tags;
+    private readonly string[] _metricKeys;
+    private readonly string[] _paramKeys;
+    private readonly string[] _tagKeys;
+
+    public RunIndexSnapshot(long generation, long experimentId, RunColumns runs, Dictionary<string, MetricColumn> metrics,
+        Dictionary<string, string?[]> parameters, Dictionary<string, string?[]> tags)
+    {
+        Generation = generation;
+        _experimentId = experimentId;
+        ids = [.. runs.Ids];
+        startTimes = [.. runs.StartTimes];
+        _lifecycles = [.. runs.Lifecycles];
+        deleted = [.. runs.Lifecycles.Select(l => l != "active")];
+        _uuids = [.. runs.Uuids];
+        _names = [.. runs.Names];
+        _userIds = [.. runs.UserIds];
+        _statuses = [.. runs.Statuses];
+        _endTimes = [.. runs.EndTimes];
+        this.metrics = metrics;
+        this.parameters = parameters;
+        this.tags = tags;
+        // A run's metrics, params and tags are listed by key, as the SQL path sorts them.
+        _metricKeys = [.. metrics.Keys.Order(StringComparer.Ordinal)];
+        _paramKeys = [.. parameters.Keys.Order(StringComparer.Ordinal)];
+        _tagKeys = [.. tags.Keys.Order(StringComparer.Ordinal)];
+    }
+
+    public long Generation { get; }
 
     public int Count => ids.Length;
 
     public long LastUsed { get; private set; } = Environment.TickCount64;
+
+    /// <summary>The whole runs at <paramref name="positions"/> (from <see cref="Search"/>), with their dataset inputs.</summary>
+    public List<Run> Runs(List<int> positions, Dictionary<long, List<DatasetInput>> inputs)
+    {
+        var runs = new List<Run>(positions.Count);
+        var experiment = _experimentId.ToString(CultureInfo.InvariantCulture);
+        foreach (var i in positions)
+        {
+            var runMetrics = new List<Metric>();
+            foreach (var key in _metricKeys)
+            {
+                var column = metrics[key];
+                if (column.Timestamps[i] != long.MinValue)
+                {
+                    runMetrics.Add(new Metric(key, column.Values[i], column.Timestamps[i], column.Steps[i]));
+                }
+            }
+            var info = new RunInfo(_uuids[i], _uuids[i], _names[i], experiment, _userIds[i], _statuses[i], startTimes[i], _endTimes[i],
+                TrackingService.RunArtifactUri(_experimentId, _uuids[i]), _lifecycles[i]);
+            runs.Add(new Run(info, new RunData(runMetrics, Values(_paramKeys, parameters, i), Values(_tagKeys, tags, i)),
+                new RunInputs(inputs.GetValueOrDefault(ids[i]) ?? [])));
+        }
+        return runs;
+    }
+
+    private static List<KeyValue> Values(string[] keys, Dictionary<string, string?[]> columns, int i)
+    {
+        var values = new List<KeyValue>();
+        foreach (var key in keys)
+        {
+            if (columns[key][i] is { } value)
+            {
+                values.Add(new KeyValue(key, value));
+            }
+        }
+        return values;
+    }
 
     /// <summary>Whether every filter is one this copy answers exactly as the SQL search does; the others go to SQL.</summary>
     public static bool Covers(IReadOnlyList<FilterComparison> filters) => filters.All(f => f.Entity switch
@@ -196,7 +327,7 @@ internal sealed class RunIndexSnapshot(
     /// One page of run ids in the default order, after the row the page token names; the token has the SQL
     /// path's format (start time, id), so paging may move between the two.
     /// </summary>
-    public (List<long> Ids, string? NextPageToken) Search(IReadOnlyList<FilterComparison> filters, bool? wantDeleted, int limit, string? pageToken)
+    public (List<int> Positions, List<long> Ids, string? NextPageToken) Search(IReadOnlyList<FilterComparison> filters, bool? wantDeleted, int limit, string? pageToken)
     {
         LastUsed = Environment.TickCount64;
         var predicates = new List<Func<int, bool>>(filters.Count);
@@ -205,7 +336,7 @@ internal sealed class RunIndexSnapshot(
             var predicate = Predicate(f);
             if (predicate is null)
             {
-                return ([], null);
+                return ([], [], null);
             }
             predicates.Add(predicate);
         }
@@ -221,6 +352,7 @@ internal sealed class RunIndexSnapshot(
             from = FirstAfter(start, id);
         }
         var result = new List<long>(Math.Min(limit, 1024));
+        var positions = new List<int>(Math.Min(limit, 1024));
         var lastIncluded = -1;
         for (var i = from; i < ids.Length; i++)
         {
@@ -243,12 +375,13 @@ internal sealed class RunIndexSnapshot(
             }
             if (result.Count == limit)
             {
-                return (result, PageToken.Encode([startTimes[lastIncluded].ToString(CultureInfo.InvariantCulture), ids[lastIncluded].ToString(CultureInfo.InvariantCulture)]));
+                return (positions, result, PageToken.Encode([startTimes[lastIncluded].ToString(CultureInfo.InvariantCulture), ids[lastIncluded].ToString(CultureInfo.InvariantCulture)]));
             }
             result.Add(ids[i]);
+            positions.Add(i);
             lastIncluded = i;
         }
-        return (result, null);
+        return (positions, result, null);
     }
 
     /// <summary>The first position strictly after (start, id) in the order start descending, id ascending.</summary>
@@ -275,10 +408,11 @@ internal sealed class RunIndexSnapshot(
     {
         if (f.Entity == FilterEntity.Metric)
         {
-            if (!metrics.TryGetValue(f.Key, out var column))
+            if (!metrics.TryGetValue(f.Key, out var metric))
             {
                 return null;
             }
+            var column = metric.Values;
             var x = f.Value.Number!.Value;
             // A missing metric and a NaN one are both NaN here, and neither matches any comparison (as in SQL,
             // where NaN rows are left out and a missing row does not join).

@@ -46,6 +46,15 @@ public sealed class RunIndexTests : IAsyncLifetime
             parameters.Add(new KeyValueInput("lr", random.Next(2) == 0 ? "0.01" : "0.1"));
             var tags = random.Next(2) == 0 ? new List<KeyValueInput> { new("team", random.Next(2) == 0 ? "a" : "b") } : [];
             await _db.Tracking.LogBatchAsync(Admin, new LogBatchRequest(run, metrics, parameters, tags));
+            if (random.Next(5) == 0)
+            {
+                await _db.Tracking.UpdateRunAsync(Admin, new UpdateRunRequest(run, Status: "FINISHED", EndTime: 1_700_000_100_000));
+            }
+            if (random.Next(20) == 0)
+            {
+                await _db.Tracking.LogInputsAsync(Admin, new LogInputsRequest(run,
+                    [new DatasetInput([new KeyValue("mlflow.data.context", "training")], new Dataset("d", "abc", "local", "/data"))]));
+            }
             if (random.Next(7) == 0)
             {
                 await _db.Tracking.DeleteRunAsync(Admin, run);
@@ -86,6 +95,8 @@ public sealed class RunIndexTests : IAsyncLifetime
                 var fromMemory = await PagesAsync(_db.Tracking, filter, view, pageSize);
                 Assert.Equal(fromSql.Ids, fromMemory.Ids);
                 Assert.Equal(fromSql.Tokens, fromMemory.Tokens);
+                // Whole runs, as they go on the wire: info, metrics with step and timestamp, params, tags, inputs.
+                Assert.Equal(fromSql.Json, fromMemory.Json);
             }
         }
         Assert.NotNull(_db.Writer.Index.TryGet(long.Parse(_experiment, CultureInfo.InvariantCulture)));
@@ -116,12 +127,25 @@ public sealed class RunIndexTests : IAsyncLifetime
         var kept = await index.BuildAsync(experimentId, async (id, generation, ct) =>
         {
             await using var connection = await _db.Database.OpenAsync(ct);
-            var snapshot = await Sextant.Core.Tracking.Search.RunIndex.ReadAsync(connection, id, generation, ct);
+            var snapshot = await Sextant.Core.Tracking.Search.RunIndex.ReadAsync(connection, id, generation, 1000, ct);
             index.Changed();
             return snapshot;
         });
         Assert.False(kept);
         Assert.Null(index.TryGet(experimentId));
+    }
+
+    [Fact]
+    public async Task An_experiment_over_the_size_limit_is_not_copied()
+    {
+        await using var small = await TestDatabase.CreateAsync(DatabaseEngine.Sqlite, new TrackingOptions { InMemorySearchMaxRuns = 2 });
+        var experiment = await small.Tracking.CreateExperimentAsync(Admin, new CreateExperimentRequest("big"));
+        for (var i = 0; i < 3; i++)
+        {
+            await small.Tracking.CreateRunAsync(Admin, new CreateRunRequest(experiment));
+        }
+        Assert.False(await small.Tracking.BuildSearchIndexAsync(long.Parse(experiment, CultureInfo.InvariantCulture)));
+        Assert.Equal(3, (await small.Tracking.SearchRunsAsync(Admin, new SearchRunsRequest([experiment]))).Runs.Count);
     }
 
     [Fact]
@@ -135,20 +159,22 @@ public sealed class RunIndexTests : IAsyncLifetime
         Assert.NotEmpty(second.Runs);
     }
 
-    private static async Task<(List<string> Ids, List<string?> Tokens)> PagesAsync(TrackingService tracking, string filter, string view, int pageSize)
+    private static async Task<(List<string> Ids, List<string?> Tokens, List<string> Json)> PagesAsync(TrackingService tracking, string filter, string view, int pageSize)
     {
         var ids = new List<string>();
         var tokens = new List<string?>();
+        var json = new List<string>();
         string? token = null;
         do
         {
             var page = await tracking.SearchRunsAsync(Admin, new SearchRunsRequest([], filter, view, pageSize, null, token) with { ExperimentIds = [await ExperimentAsync(tracking)] });
             ids.AddRange(page.Runs.Select(r => r.Info.RunId));
+            json.Add(System.Text.Json.JsonSerializer.Serialize(page, SextantJsonContext.Default.SearchRunsResponse));
             token = page.NextPageToken;
             tokens.Add(token);
         }
         while (token is not null);
-        return (ids, tokens);
+        return (ids, tokens, json);
     }
 
     private static async Task<string> ExperimentAsync(TrackingService tracking) =>
