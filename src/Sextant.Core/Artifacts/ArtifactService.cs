@@ -14,10 +14,16 @@ public sealed class ArtifactService(SextantDatabase database, IBlobStore blobs)
 {
     private const long ArtifactLockBase = 0x5E_7A_47_00_0000_0000;
 
+    /// <summary>Registered model files (under registry/) are immutable: only the registry writes them.</summary>
+    private static string Writable(string normalized) =>
+        normalized == Registry.RegistryService.StorageRoot || normalized.StartsWith(Registry.RegistryService.StorageRoot + "/", StringComparison.Ordinal)
+            ? throw new SextantException(ErrorCodes.PermissionDenied, $"'{normalized}' belongs to a registered model version, whose files cannot be changed or deleted.", 403, "path")
+            : normalized;
+
     public async Task<BlobInfo> PutAsync(Caller caller, string? path, Stream content, CancellationToken cancellationToken = default)
     {
         caller.Require(Role.Editor);
-        var normalized = ArtifactPath.Normalize(path, "path", allowEmpty: false);
+        var normalized = Writable(ArtifactPath.Normalize(path, "path", allowEmpty: false));
         await using (var connection = await database.OpenAsync(cancellationToken))
         {
             await EnsureNoFileFolderClashAsync(connection, null, caller.ProjectId, normalized);
@@ -118,7 +124,7 @@ public sealed class ArtifactService(SextantDatabase database, IBlobStore blobs)
     public async Task DeleteAsync(Caller caller, string? path, CancellationToken cancellationToken = default)
     {
         caller.Require(Role.Editor);
-        var normalized = ArtifactPath.Normalize(path, "path", allowEmpty: false);
+        var normalized = Writable(ArtifactPath.Normalize(path, "path", allowEmpty: false));
         await using var connection = await database.OpenAsync(cancellationToken);
         var deleted = await connection.ExecuteAsync(
             "DELETE FROM artifact_files WHERE project_id = @project AND (path = @normalized OR (path >= @from AND path < @to))",

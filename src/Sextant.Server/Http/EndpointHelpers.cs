@@ -18,7 +18,13 @@ internal static class EndpointHelpers
     public static RouteHandlerBuilder MapJsonPost<TRequest>(
         this IEndpointRouteBuilder routes, string pattern, JsonTypeInfo<TRequest> typeInfo, Func<HttpContext, Caller, TRequest, Task<IResult>> handler)
         where TRequest : class =>
-        routes.MapPost(pattern, async (HttpContext context, IOptions<SextantServerOptions> options) =>
+        routes.MapJson(HttpMethods.Post, pattern, typeInfo, handler);
+
+    /// <summary>As <see cref="MapJsonPost"/> for another method with a JSON body (MLflow sends PATCH and DELETE with bodies).</summary>
+    public static RouteHandlerBuilder MapJson<TRequest>(
+        this IEndpointRouteBuilder routes, string method, string pattern, JsonTypeInfo<TRequest> typeInfo, Func<HttpContext, Caller, TRequest, Task<IResult>> handler)
+        where TRequest : class =>
+        routes.MapMethods(pattern, [method], async (HttpContext context, IOptions<SextantServerOptions> options) =>
             {
                 var body = await JsonBody.ReadAsync(context, typeInfo, options.Value.MaxJsonBodyBytes);
                 return await handler(context, context.Caller(), body);

@@ -1,5 +1,6 @@
 using Sextant.Core.Artifacts;
 using Sextant.Core.Projects;
+using Sextant.Core.Registry;
 using Sextant.Core.Storage;
 using Sextant.Core.Tracking;
 
@@ -16,6 +17,7 @@ public sealed class TestDatabase : IAsyncDisposable
         Projects = new ProjectService(database);
         Tracking = new TrackingService(database, Writer, options);
         Artifacts = new ArtifactService(database, new LocalBlobStore(Path.Combine(folder, "blobs")));
+        Registry = new RegistryService(database, Tracking, options);
     }
 
     public SextantDatabase Database { get; }
@@ -24,6 +26,7 @@ public sealed class TestDatabase : IAsyncDisposable
     public ProjectService Projects { get; }
     public TrackingService Tracking { get; }
     public ArtifactService Artifacts { get; }
+    public RegistryService Registry { get; }
 
     /// <summary>The anonymous local admin of the default project.</summary>
     public static Caller Admin { get; } = new(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true);

@@ -4,7 +4,7 @@ internal enum FilterEntity { Metric, Param, Tag, Attribute, Dataset }
 
 internal enum FilterOp { Eq, NotEq, Lt, Le, Gt, Ge, Like, ILike, In, NotIn }
 
-internal enum SearchTarget { Runs, Experiments }
+internal enum SearchTarget { Runs, Experiments, Models, ModelVersions }
 
 /// <summary>One <c>entity.key op value</c> clause; <see cref="Position"/> is where its identifier starts.</summary>
 internal sealed record FilterComparison(FilterEntity Entity, string Key, FilterOp Op, FilterValue Value, int Position);
@@ -89,11 +89,11 @@ internal static class SearchFilterParser
     private static (string Key, SearchValueKind Kind) ResolveKey(
         SearchIdentifier id, SearchTarget target, SearchTokenReader reader)
     {
-        if (target == SearchTarget.Experiments && id.Entity is not (FilterEntity.Tag or FilterEntity.Attribute))
+        if (target != SearchTarget.Runs && id.Entity is not (FilterEntity.Tag or FilterEntity.Attribute))
         {
             throw reader.Fail(id.Position,
-                $"{SearchKeys.Describe(id)} cannot be used when searching experiments; " +
-                "expected tags.<key> or one of the attributes name, creation_time, last_update_time");
+                $"{SearchKeys.Describe(id)} cannot be used when searching {SearchKeys.Plural(target)}; " +
+                $"expected tags.<key> or one of the attributes {SearchKeys.AttributeList(target)}");
         }
 
         return id.Entity switch

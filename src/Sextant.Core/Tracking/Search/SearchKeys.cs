@@ -47,7 +47,45 @@ internal static class SearchKeys
         new("experiment_id", "experiment_id", SearchValueKind.String, OrderOnly: true),
     ];
 
+    private static readonly AttributeSpec[] ModelAttributes =
+    [
+        new("name", "name", SearchValueKind.String),
+        new("creation_timestamp", "creation_timestamp", SearchValueKind.Number, OrderOnly: true),
+        new("last_updated_timestamp", "last_updated_timestamp", SearchValueKind.Number, OrderOnly: true),
+    ];
+
+    private static readonly AttributeSpec[] ModelVersionAttributes =
+    [
+        new("name", "name", SearchValueKind.String),
+        new("run_id", "run_id", SearchValueKind.String),
+        new("source_path", "source_path", SearchValueKind.String),
+        new("version_number", "version_number", SearchValueKind.Number),
+        new("creation_timestamp", "creation_timestamp", SearchValueKind.Number, OrderOnly: true),
+        new("last_updated_timestamp", "last_updated_timestamp", SearchValueKind.Number, OrderOnly: true),
+    ];
+
     private static readonly string[] DatasetKeys = ["name", "digest", "context"];
+
+    private static AttributeSpec[] AttributesOf(SearchTarget target) => target switch
+    {
+        SearchTarget.Runs => RunAttributes,
+        SearchTarget.Experiments => ExperimentAttributes,
+        SearchTarget.Models => ModelAttributes,
+        _ => ModelVersionAttributes,
+    };
+
+    /// <summary>What a search looks for, for messages: "runs", "registered models".</summary>
+    public static string Plural(SearchTarget target) => target switch
+    {
+        SearchTarget.Runs => "runs",
+        SearchTarget.Experiments => "experiments",
+        SearchTarget.Models => "registered models",
+        _ => "model versions",
+    };
+
+    /// <summary>The attributes a filter may name for the target, for messages.</summary>
+    public static string AttributeList(SearchTarget target) =>
+        string.Join(", ", AttributesOf(target).Where(s => !s.OrderOnly && s.Name == s.Canonical).Select(s => s.Name));
 
     /// <summary>
     /// Reads <c>prefix.key</c>, <c>prefix.`quoted key`</c>, <c>prefix."quoted key"</c> or a bare attribute name.
@@ -101,7 +139,7 @@ internal static class SearchKeys
     public static (string Key, SearchValueKind Kind) ResolveAttribute(
         SearchTarget target, SearchIdentifier id, bool forOrder, SearchTokenReader reader)
     {
-        var specs = (target == SearchTarget.Runs ? RunAttributes : ExperimentAttributes)
+        var specs = AttributesOf(target)
             .Where(s => forOrder || !s.OrderOnly)
             .ToList();
         var match = specs.FirstOrDefault(s => string.Equals(s.Name, id.Key, StringComparison.Ordinal));
@@ -111,7 +149,13 @@ internal static class SearchKeys
         }
 
         var allowed = string.Join(", ", specs.Where(s => s.Name == s.Canonical).Select(s => s.Name));
-        var what = target == SearchTarget.Runs ? "run" : "experiment";
+        var what = target switch
+        {
+            SearchTarget.Runs => "run",
+            SearchTarget.Experiments => "experiment",
+            SearchTarget.Models => "registered model",
+            _ => "model version",
+        };
         throw reader.Fail(id.Position, $"unknown {what} attribute '{id.Key}'; expected one of {allowed}");
     }
 

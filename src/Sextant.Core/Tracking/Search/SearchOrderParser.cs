@@ -26,6 +26,8 @@ internal static class SearchOrderParser
             _ when target == SearchTarget.Experiments => throw reader.Fail(id.Position,
                 $"{SearchKeys.Describe(id)} cannot be used to order experiments; expected one of the attributes " +
                 "name, creation_time, last_update_time, experiment_id"),
+            _ when target is SearchTarget.Models or SearchTarget.ModelVersions => throw reader.Fail(id.Position,
+                $"{SearchKeys.Describe(id)} cannot be used to order {SearchKeys.Plural(target)}; expected an attribute such as name or last_updated_timestamp"),
             _ => id.Key,
         };
 
