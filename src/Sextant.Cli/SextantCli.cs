@@ -11,6 +11,7 @@ internal static class SextantCli
         var root = new RootCommand("Sextant: one platform for the whole life of ML and LLM models.");
         root.Subcommands.Add(ServerCommand.Build());
         root.Subcommands.Add(ExperimentsCommand.Build());
+        root.Subcommands.Add(ModelsCommand.Build());
         root.Subcommands.Add(RunsCommand.Build());
         root.Subcommands.Add(ArtifactsCommand.Build());
         root.Subcommands.Add(KeysCommand.Build());
