@@ -7,6 +7,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- artifacts <path to sextant.dll> [MiB]
 //   dotnet run -c Release --project bench/Sextant.Bench -- ui [runs]   (needs /usr/bin/chromium)
 //   dotnet run -c Release --project bench/Sextant.Bench -- search-profile [runs]   (in-process split of one search)
+//   dotnet run -c Release --project bench/Sextant.Bench -- registry   (models:/ resolution and lineage latency)
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
@@ -15,6 +16,7 @@ return args.FirstOrDefault() switch
     "artifacts" => await ArtifactStreamingBenchmark.RunAsync(args.Skip(1).ToArray()),
     "ui" => await UiBenchmark.RunAsync(args.Skip(1).ToArray()),
     "search-profile" => await SearchProfile.RunAsync(args.Skip(1).ToArray()),
+    "registry" => await RegistryBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 

@@ -156,6 +156,15 @@ public sealed partial class SextantClient
         }
     }
 
+    /// <summary>The lineage graph around a datasets:/, runs:/ or models:/ URI.</summary>
+    /// <param name="direction">up (where it came from), down (what came from it) or both.</param>
+    public Task<LineageResponse> GetLineageAsync(string uri, string direction = "both", int depth = 3, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(uri);
+        return GetJsonAsync("api/v1/lineage" + Query(("uri", uri), ("direction", direction), ("depth", depth.ToString(System.Globalization.CultureInfo.InvariantCulture))),
+            Wire.LineageResponse, cancellationToken);
+    }
+
     private static string SearchQuery(string? filter, int? maxResults, string? pageToken, IReadOnlyList<string>? orderBy) =>
         Query(new (string, string?)[] { ("filter", filter), ("max_results", maxResults?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("page_token", pageToken) }
             .Concat((orderBy ?? []).Select(o => ("order_by", (string?)o))));

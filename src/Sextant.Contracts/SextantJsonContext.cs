@@ -34,6 +34,7 @@ namespace Sextant.Contracts;
 [JsonSerializable(typeof(SearchRegisteredModelsResponse))]
 [JsonSerializable(typeof(SearchModelVersionsResponse))]
 [JsonSerializable(typeof(ModelDownloadUriResponse))]
+[JsonSerializable(typeof(LineageResponse))]
 [JsonSerializable(typeof(Experiment))]
 [JsonSerializable(typeof(Run))]
 [JsonSerializable(typeof(CreateExperimentRequest))]

@@ -30,9 +30,15 @@ internal sealed class ClientOptions
     public Command CreateGroup(string name, string description)
     {
         var command = new Command(name, description);
+        AddTo(command);
+        return command;
+    }
+
+    /// <summary>Gives a verb that stands alone (not in a group) the client options.</summary>
+    public void AddTo(Command command)
+    {
         command.Options.Add(Url);
         command.Options.Add(ApiKey);
         command.Options.Add(Json);
-        return command;
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.OpenApi;
 using Sextant.Contracts;
 using Sextant.Core;
 using Sextant.Core.Artifacts;
+using Sextant.Core.Lineage;
 using Sextant.Core.Registry;
 using Sextant.Core.Projects;
 using Sextant.Core.Storage;
@@ -80,6 +81,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<IBlobStore>(new LocalBlobStore(Path.Combine(dataDirectory, "blobs")));
         builder.Services.AddSingleton<ArtifactService>();
         builder.Services.AddSingleton<RegistryService>();
+        builder.Services.AddSingleton<LineageService>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
         builder.Services.AddSextantWeb();
         builder.Services.ConfigureHttpJsonOptions(json =>

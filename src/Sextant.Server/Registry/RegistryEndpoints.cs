@@ -1,4 +1,5 @@
 using Sextant.Contracts;
+using Sextant.Core.Lineage;
 using Sextant.Core.Registry;
 using Sextant.Server.Http;
 using static Sextant.Server.Http.ApiResults;
@@ -21,6 +22,10 @@ internal static class RegistryEndpoints
         app.MapGet("/api/v1/models/resolve", async Task<IResult> (HttpContext ctx) =>
                 Ok(new ModelVersionResponse(await Registry(ctx).ResolveAsync(ctx.Caller(), ctx.Query("uri"), ctx.RequestAborted)), SextantJsonContext.Default.ModelVersionResponse))
             .Describe("ResolveModelUri", "Resolve models:/name/<version>, models:/name/latest or models:/name@alias to a model version", "Model registry");
+        app.MapGet("/api/v1/lineage", async Task<IResult> (HttpContext ctx) =>
+                Ok(await ctx.RequestServices.GetRequiredService<LineageService>().GetAsync(ctx.Caller(), ctx.Query("uri"), ctx.Query("direction"), ctx.QueryLong("depth"), ctx.RequestAborted),
+                    SextantJsonContext.Default.LineageResponse))
+            .Describe("GetLineage", "The lineage graph around a datasets:/, runs:/ or models:/ URI (direction up, down or both; depth 1-10)", "Lineage");
     }
 
     private static void MapMlflow(RouteGroupBuilder api, string suffix)

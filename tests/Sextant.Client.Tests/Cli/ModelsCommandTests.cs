@@ -64,3 +64,36 @@ public sealed class ModelsCommandTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal(1, unknown.ExitCode);
     }
 }
+
+[Collection(ConsoleCollection.Name)]
+public sealed class LineageCommandTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task Lineage_prints_where_a_model_came_from_as_a_tree()
+    {
+        using var client = new SextantClient(fixture.Address);
+        string runId;
+        await using (var run = await client.StartRunAsync("lineage-cli", "trainer"))
+        {
+            await run.LogArtifactAsync(new MemoryStream([1]), "model/weights.bin");
+            runId = run.RunId;
+        }
+        using (var http = new HttpClient { BaseAddress = fixture.Address })
+        {
+            var body = $$$"""{"run_id": "{{{runId}}}", "datasets": [{"dataset": {"name": "customers", "digest": "d4", "source_type": "local", "source": "/data"}}]}""";
+            (await http.PostAsync("/api/2.0/mlflow/runs/log-inputs", new StringContent(body, System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        }
+        await client.RegisterModelAsync("lineage-model", $"runs:/{runId}/model");
+        await client.SetModelAliasAsync("lineage-model", "champion", "1");
+
+        var result = await CliRunner.RunAsync(fixture.Address, "lineage", "models:/lineage-model@champion");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("model lineage-model version 1", result.Out);
+        Assert.Contains("produced by", result.Out);
+        Assert.Contains("run trainer", result.Out);
+        Assert.Contains("dataset customers (d4)", result.Out);
+
+        var json = await CliRunner.RunAsync(fixture.Address, "lineage", $"runs:/{runId}", "--direction", "down", "--json");
+        Assert.Contains("models:/lineage-model/1", json.Out);
+    }
+}

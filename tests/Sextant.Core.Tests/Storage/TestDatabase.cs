@@ -1,4 +1,5 @@
 using Sextant.Core.Artifacts;
+using Sextant.Core.Lineage;
 using Sextant.Core.Projects;
 using Sextant.Core.Registry;
 using Sextant.Core.Storage;
@@ -18,6 +19,7 @@ public sealed class TestDatabase : IAsyncDisposable
         Tracking = new TrackingService(database, Writer, options);
         Artifacts = new ArtifactService(database, new LocalBlobStore(Path.Combine(folder, "blobs")));
         Registry = new RegistryService(database, Tracking, options);
+        Lineage = new LineageService(database, Registry);
     }
 
     public SextantDatabase Database { get; }
@@ -27,6 +29,7 @@ public sealed class TestDatabase : IAsyncDisposable
     public TrackingService Tracking { get; }
     public ArtifactService Artifacts { get; }
     public RegistryService Registry { get; }
+    public LineageService Lineage { get; }
 
     /// <summary>The anonymous local admin of the default project.</summary>
     public static Caller Admin { get; } = new(1, ProjectService.DefaultProject, Role.Admin, Anonymous: true);

@@ -1,0 +1,11 @@
+namespace Sextant.Contracts;
+
+/// <summary>A versioned thing in the lineage graph: a dataset version, a run, a model version.</summary>
+/// <param name="Uri">Its URI: datasets:/name/digest, runs:/run_id or models:/name/version.</param>
+/// <param name="Kind">dataset, run or model_version.</param>
+public sealed record LineageNode(string Uri, string Kind, string Label);
+
+/// <summary>A typed edge: input (dataset to run), produced (run to model version).</summary>
+public sealed record LineageEdge(string From, string To, string Kind);
+
+public sealed record LineageResponse(string Root, IReadOnlyList<LineageNode> Nodes, IReadOnlyList<LineageEdge> Edges);

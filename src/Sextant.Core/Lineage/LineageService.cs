@@ -1,0 +1,186 @@
+using System.Data.Common;
+using System.Globalization;
+using Dapper;
+using Sextant.Contracts;
+using Sextant.Core.Projects;
+using Sextant.Core.Registry;
+using Sextant.Core.Storage;
+using Sextant.Core.Tracking;
+
+namespace Sextant.Core.Lineage;
+
+/// <summary>
+/// One lineage graph across the capabilities: dataset version -(input)-> run -(produced)-> model version. The edges
+/// are read from the relations that record them (a run's dataset inputs, a model version's source run), so the
+/// graph can never disagree with them. Later capabilities add their edges here (deployments, traces, evaluations).
+/// </summary>
+public sealed class LineageService(SextantDatabase database, RegistryService registry)
+{
+    public const int DefaultDepth = 3;
+    public const int MaxDepth = 10;
+    public const int MaxNodes = 2000;
+
+    private const string Run = "run";
+    private const string Model = "model_version";
+    private const string Dataset = "dataset";
+
+    /// <summary>The graph around <paramref name="uri"/>: upstream (where it came from), downstream (what came from it) or both.</summary>
+    public async Task<LineageResponse> GetAsync(Caller caller, string? uri, string? direction, long? depth, CancellationToken cancellationToken = default)
+    {
+        var (up, down) = (direction ?? "both").ToLowerInvariant() switch
+        {
+            "up" => (true, false),
+            "down" => (false, true),
+            "both" => (true, true),
+            _ => throw SextantException.Invalid("direction", $"'direction' must be up, down or both; got '{direction}'."),
+        };
+        var levels = depth ?? DefaultDepth;
+        if (levels is < 1 or > MaxDepth)
+        {
+            throw SextantException.Invalid("depth", $"'depth' must be between 1 and {MaxDepth}; got {levels}.");
+        }
+        var root = await RootAsync(caller, uri, cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var nodes = new Dictionary<string, LineageNode> { [root.Uri] = root };
+        var edges = new HashSet<LineageEdge>();
+        var frontier = new List<LineageNode> { root };
+        for (var level = 0; level < levels && frontier.Count > 0 && nodes.Count < MaxNodes; level++)
+        {
+            var next = new List<LineageNode>();
+            foreach (var node in frontier)
+            {
+                foreach (var (neighbour, edge) in await NeighboursAsync(connection, caller, node, up, down))
+                {
+                    edges.Add(edge);
+                    if (nodes.TryAdd(neighbour.Uri, neighbour))
+                    {
+                        next.Add(neighbour);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        return new LineageResponse(root.Uri, [.. nodes.Values], [.. edges]);
+    }
+
+    private async Task<LineageNode> RootAsync(Caller caller, string? uri, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(uri))
+        {
+            throw SextantException.Missing("uri");
+        }
+        if (uri.StartsWith("models:/", StringComparison.Ordinal))
+        {
+            var version = await registry.ResolveAsync(caller, uri, cancellationToken);
+            return ModelNode(version.Name, version.Version);
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        if (uri.StartsWith("runs:/", StringComparison.Ordinal))
+        {
+            var runId = TrackingValidation.RunId(uri["runs:/".Length..].TrimEnd('/'));
+            var name = await connection.QuerySingleOrDefaultAsync<string?>("SELECT name FROM runs WHERE run_uuid = @runId AND project_id = @project",
+                new { runId, project = caller.ProjectId });
+            return name is null ? throw SextantException.NotFound($"Run with id={runId} not found.") : RunNode(runId, name);
+        }
+        if (uri.StartsWith("datasets:/", StringComparison.Ordinal))
+        {
+            var rest = uri["datasets:/".Length..];
+            var slash = rest.LastIndexOf('/');
+            if (slash <= 0 || slash == rest.Length - 1)
+            {
+                throw SextantException.Invalid("uri", $"A dataset URI looks like datasets:/<name>/<digest>; got '{uri}'.");
+            }
+            var (name, digest) = (rest[..slash], rest[(slash + 1)..]);
+            var found = await connection.ExecuteScalarAsync<long?>(
+                "SELECT d.id FROM datasets d JOIN experiments e ON e.id = d.experiment_id WHERE e.project_id = @project AND d.name = @name AND d.digest = @digest LIMIT 1",
+                new { project = caller.ProjectId, name, digest });
+            return found is null ? throw SextantException.NotFound($"No dataset '{name}' with digest {digest}.") : DatasetNode(name, digest);
+        }
+        throw SextantException.Invalid("uri", $"Lineage starts from a datasets:/, runs:/ or models:/ URI; got '{uri}'.");
+    }
+
+    private static async Task<List<(LineageNode Node, LineageEdge Edge)>> NeighboursAsync(DbConnection connection, Caller caller, LineageNode node, bool up, bool down)
+    {
+        var result = new List<(LineageNode, LineageEdge)>();
+        switch (node.Kind)
+        {
+            case Dataset when down:
+            {
+                var (name, digest) = SplitDataset(node.Uri);
+                var runs = await connection.QueryAsync<(string Uuid, string Name)>(
+                    """
+                    SELECT DISTINCT r.run_uuid, r.name FROM datasets d JOIN run_inputs ri ON ri.dataset_id = d.id JOIN runs r ON r.id = ri.run_id
+                    WHERE r.project_id = @project AND d.name = @name AND d.digest = @digest ORDER BY r.run_uuid
+                    """,
+                    new { project = caller.ProjectId, name, digest });
+                result.AddRange(runs.Select(r => (RunNode(r.Uuid, r.Name), new LineageEdge(node.Uri, $"runs:/{r.Uuid}", "input"))));
+                break;
+            }
+            case Run:
+            {
+                var runId = node.Uri["runs:/".Length..];
+                if (up)
+                {
+                    var datasets = await connection.QueryAsync<(string Name, string Digest)>(
+                        """
+                        SELECT DISTINCT d.name, d.digest FROM runs r JOIN run_inputs ri ON ri.run_id = r.id JOIN datasets d ON d.id = ri.dataset_id
+                        WHERE r.run_uuid = @runId AND r.project_id = @project ORDER BY d.name, d.digest
+                        """,
+                        new { runId, project = caller.ProjectId });
+                    result.AddRange(datasets.Select(d => (DatasetNode(d.Name, d.Digest), new LineageEdge($"datasets:/{d.Name}/{d.Digest}", node.Uri, "input"))));
+                }
+                if (down)
+                {
+                    var versions = await connection.QueryAsync<(string Name, long Version)>(
+                        """
+                        SELECT m.name, v.version FROM model_versions v JOIN registered_models m ON m.id = v.model_id
+                        WHERE v.run_id = @runId AND m.project_id = @project ORDER BY m.name, v.version
+                        """,
+                        new { runId, project = caller.ProjectId });
+                    result.AddRange(versions.Select(v =>
+                    {
+                        var model = ModelNode(v.Name, v.Version.ToString(CultureInfo.InvariantCulture));
+                        return (model, new LineageEdge(node.Uri, model.Uri, "produced"));
+                    }));
+                }
+                break;
+            }
+            case Model when up:
+            {
+                var (name, version) = SplitModel(node.Uri);
+                var run = await connection.QuerySingleOrDefaultAsync<(string Uuid, string Name)?>(
+                    """
+                    SELECT r.run_uuid, r.name FROM model_versions v JOIN registered_models m ON m.id = v.model_id JOIN runs r ON r.run_uuid = v.run_id
+                    WHERE m.project_id = @project AND r.project_id = @project AND m.name = @name AND v.version = @version
+                    """,
+                    new { project = caller.ProjectId, name, version });
+                if (run is { } r)
+                {
+                    result.Add((RunNode(r.Uuid, r.Name), new LineageEdge($"runs:/{r.Uuid}", node.Uri, "produced")));
+                }
+                break;
+            }
+        }
+        return result;
+    }
+
+    private static LineageNode RunNode(string runId, string name) => new($"runs:/{runId}", Run, $"run {name}");
+
+    private static LineageNode ModelNode(string name, string version) => new($"models:/{name}/{version}", Model, $"model {name} version {version}");
+
+    private static LineageNode DatasetNode(string name, string digest) => new($"datasets:/{name}/{digest}", Dataset, $"dataset {name} ({digest})");
+
+    private static (string Name, string Digest) SplitDataset(string uri)
+    {
+        var rest = uri["datasets:/".Length..];
+        var slash = rest.LastIndexOf('/');
+        return (rest[..slash], rest[(slash + 1)..]);
+    }
+
+    private static (string Name, long Version) SplitModel(string uri)
+    {
+        var rest = uri["models:/".Length..];
+        var slash = rest.LastIndexOf('/');
+        return (rest[..slash], long.Parse(rest[(slash + 1)..], CultureInfo.InvariantCulture));
+    }
+}
