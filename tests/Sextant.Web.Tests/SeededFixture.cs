@@ -51,7 +51,12 @@ public class SeededFixture : BrowserFixture
             RunIds.Add(run.RunId);
             ExperimentId = run.ExperimentId;
         }
+        // A registered model from the first run (which read a dataset), version 1 under the alias champion.
+        await client.RegisterModelAsync(Model, $"runs:/{RunIds[0]}/plots", description: "the CNN");
+        await client.SetModelAliasAsync(Model, "champion", "1");
     }
+
+    public const string Model = "mnist-classifier";
 
     public override async Task InitializeAsync()
     {
