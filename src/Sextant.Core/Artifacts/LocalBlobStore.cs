@@ -70,8 +70,9 @@ public sealed class LocalBlobStore : IBlobStore
     public Stream? OpenRead(string sha256)
     {
         var path = PathOf(sha256);
+        // Every read is checked against the address: a blob damaged on disk fails instead of being served.
         return File.Exists(path)
-            ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan)
+            ? new VerifyingStream(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan), sha256)
             : null;
     }
 

@@ -27,6 +27,22 @@ public sealed class LocalBlobStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_blob_damaged_on_disk_fails_when_read_instead_of_being_served()
+    {
+        var store = new LocalBlobStore(_root);
+        var content = RandomNumberGenerator.GetBytes(200_000);
+        var blob = await store.PutAsync(new MemoryStream(content));
+        var file = Directory.GetFiles(Path.Combine(_root, "sha256"), blob.Sha256, SearchOption.AllDirectories).Single();
+        var damaged = (byte[])content.Clone();
+        damaged[123_456] ^= 0x40;
+        await File.WriteAllBytesAsync(file, damaged);
+
+        await using var read = store.OpenRead(blob.Sha256)!;
+        var e = await Assert.ThrowsAsync<BlobCorruptedException>(() => read.CopyToAsync(Stream.Null));
+        Assert.Contains(blob.Sha256, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_failed_upload_leaves_no_blob_and_no_temporary_file()
     {
         var store = new LocalBlobStore(_root);
