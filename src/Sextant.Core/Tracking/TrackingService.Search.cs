@@ -1,3 +1,4 @@
+using Dapper;
 using System.Globalization;
 using Sextant.Contracts;
 using Sextant.Core.Projects;
@@ -28,14 +29,19 @@ public sealed partial class TrackingService
         if (database.Engine == DatabaseEngine.Sqlite && options.InMemorySearch && experimentIds.Count == 1 && order.Count == 0 && RunIndexSnapshot.Covers(filters))
         {
             var experimentId = experimentIds[0];
-            if (writer.Index.TryGet(experimentId) is { } snapshot)
+            if (writer.Index.TryGet(experimentId, caller.ProjectId) is { } snapshot)
             {
                 bool? wantDeleted = lifecycle.Length == 0 ? null : lifecycle.Contains("'deleted'", StringComparison.Ordinal);
                 var (positions, found, nextToken) = snapshot.Search(filters, wantDeleted, limit, request.PageToken);
                 var inputs = found.Count == 0 ? [] : await LoadInputsAsync(connection, string.Join(',', found));
                 return new SearchRunsResponse(snapshot.Runs(positions, inputs), nextToken);
             }
-            writer.Index.BuildInBackground(experimentId, ReadSearchIndexAsync);
+            // Only the caller's own experiments are copied, and not again soon after one proved too big.
+            if (!writer.Index.KnownTooBig(experimentId) && await connection.ExecuteScalarAsync<long?>(
+                    "SELECT id FROM experiments WHERE id = @experimentId AND project_id = @project", new { experimentId, project = caller.ProjectId }) is not null)
+            {
+                writer.Index.BuildInBackground(experimentId, ReadSearchIndexAsync);
+            }
         }
         var sql = new SqlBuilder(database);
         var where = new List<string>
@@ -149,7 +155,7 @@ public sealed partial class TrackingService
     private async Task<RunIndexSnapshot?> ReadSearchIndexAsync(long experimentId, long generation, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await RunIndex.ReadAsync(connection, experimentId, generation, writer.Index.MaxRuns, cancellationToken);
+        return await RunIndex.ReadAsync(connection, experimentId, generation, writer.Index.MaxRuns, writer.Index.MaxCells, cancellationToken);
     }
 
     internal static string FormatId(long id) => id.ToString(CultureInfo.InvariantCulture);

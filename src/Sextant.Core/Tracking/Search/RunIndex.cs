@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Globalization;
+using Microsoft.Data.Sqlite;
 using Sextant.Contracts;
 
 namespace Sextant.Core.Tracking.Search;
@@ -16,8 +17,11 @@ namespace Sextant.Core.Tracking.Search;
 /// The SQLite file must not be written by another process at the same time (the server owns it).
 /// </para>
 /// </summary>
-internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
+internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000, long maxCells = 20_000_000)
 {
+    /// <summary>Copies give up past this many cells (runs times columns, about 8 bytes each).</summary>
+    public long MaxCells => maxCells;
+
     /// <summary>Experiments with more runs than this are always searched in SQL (a copy takes about 0.3 KB a run).</summary>
     public int MaxRuns => maxRuns;
 
@@ -31,8 +35,27 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
     public void Changed() => Interlocked.Increment(ref _generation);
 
     /// <summary>The experiment's copy when it is current.</summary>
-    public RunIndexSnapshot? TryGet(long experimentId) =>
-        _snapshots.TryGetValue(experimentId, out var snapshot) && snapshot.Generation == Generation ? snapshot : null;
+    /// <summary>The experiment's copy when it is current and the experiment is the caller's project's.</summary>
+    public RunIndexSnapshot? TryGet(long experimentId, long projectId)
+    {
+        if (!_snapshots.TryGetValue(experimentId, out var snapshot))
+        {
+            return null;
+        }
+        if (snapshot.Generation != Generation)
+        {
+            // Stale for good: free its memory now.
+            _snapshots.TryRemove(new KeyValuePair<long, RunIndexSnapshot>(experimentId, snapshot));
+            return null;
+        }
+        return snapshot.ProjectId == projectId ? snapshot : null;
+    }
+
+    private readonly ConcurrentDictionary<long, long> _tooBig = new();
+
+    /// <summary>Whether a recent read found the experiment too big to copy (checked again after ten minutes).</summary>
+    public bool KnownTooBig(long experimentId) =>
+        _tooBig.TryGetValue(experimentId, out var when) && Environment.TickCount64 - when < 600_000;
 
     /// <summary>Starts reading a copy of the experiment unless one is being read already.</summary>
     public void BuildInBackground(long experimentId, Func<long, long, CancellationToken, Task<RunIndexSnapshot?>> read)
@@ -69,7 +92,12 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
     {
         var generation = Generation;
         var snapshot = await read(experimentId, generation, cancellationToken);
-        if (snapshot is null || snapshot.Count > maxRuns || Generation != generation)
+        if (snapshot is null)
+        {
+            _tooBig[experimentId] = Environment.TickCount64;
+            return false;
+        }
+        if (Generation != generation)
         {
             return false;
         }
@@ -86,15 +114,21 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
     }
 
     /// <summary>Reads the experiment's runs and their latest metrics, params and tags in one read transaction.</summary>
-    public static async Task<RunIndexSnapshot?> ReadAsync(DbConnection connection, long experimentId, long generation, int maxRuns, CancellationToken cancellationToken)
+    /// <returns>The copy, or null when the experiment is too big to copy (over maxRuns runs or maxCells cells).</returns>
+    public static async Task<RunIndexSnapshot?> ReadAsync(DbConnection connection, long experimentId, long generation, int maxRuns, long maxCells, CancellationToken cancellationToken)
     {
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var counting = Command(connection, transaction, $"SELECT COUNT(*) FROM runs WHERE experiment_id = {experimentId}"))
+        // A deferred (read) transaction: a consistent WAL snapshot that never holds the write lock, so writers go on.
+        await using var transaction = ((SqliteConnection)connection).BeginTransaction(deferred: true);
+        long projectId;
+        await using (var counting = Command(connection, transaction,
+            $"SELECT e.project_id, (SELECT COUNT(*) FROM runs WHERE experiment_id = {experimentId}) FROM experiments e WHERE e.id = {experimentId}"))
+        await using (var reader = await counting.ExecuteReaderAsync(cancellationToken))
         {
-            if (Convert.ToInt64(await counting.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > maxRuns)
+            if (!reader.Read() || reader.GetInt64(1) > maxRuns)
             {
                 return null;
             }
+            projectId = reader.GetInt64(0);
         }
         var runs = new RunColumns();
         var shared = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -133,6 +167,9 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
         {
             position[runs.Ids[i]] = i;
         }
+        // Every key is a column over all runs: keys that only a few runs have (fold_17_loss) cost as much as
+        // common ones, so the copy gives up past a budget of cells rather than grow without bound.
+        var cells = (long)count;
         var metrics = new Dictionary<string, MetricColumn>(StringComparer.Ordinal);
         await using (var command = Command(connection, transaction,
             $"SELECT m.run_id, m.key, m.value, m.is_nan, m.step, m.timestamp FROM latest_metrics m JOIN runs r ON r.id = m.run_id WHERE r.experiment_id = {experimentId}"))
@@ -143,6 +180,11 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
                 var key = reader.GetString(1);
                 if (!metrics.TryGetValue(key, out var column))
                 {
+                    cells += 3L * count;
+                    if (cells > maxCells)
+                    {
+                        return null;
+                    }
                     metrics[key] = column = new MetricColumn(count);
                 }
                 var i = position[reader.GetInt64(0)];
@@ -151,14 +193,24 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
                 column.Timestamps[i] = reader.GetInt64(5);
             }
         }
-        var parameters = await TextColumnsAsync(connection, transaction, "params", experimentId, position, count, cancellationToken);
-        var tags = await TextColumnsAsync(connection, transaction, "run_tags", experimentId, position, count, cancellationToken);
+        var budget = maxCells - cells;
+        var parameters = await TextColumnsAsync(connection, transaction, "params", experimentId, position, count, budget, cancellationToken);
+        if (parameters is null)
+        {
+            return null;
+        }
+        budget -= (long)parameters.Count * count;
+        var tags = await TextColumnsAsync(connection, transaction, "run_tags", experimentId, position, count, budget, cancellationToken);
+        if (tags is null)
+        {
+            return null;
+        }
         await transaction.CommitAsync(cancellationToken);
-        return new RunIndexSnapshot(generation, experimentId, runs, metrics, parameters, tags);
+        return new RunIndexSnapshot(generation, experimentId, projectId, runs, metrics, parameters, tags);
     }
 
-    private static async Task<Dictionary<string, string?[]>> TextColumnsAsync(
-        DbConnection connection, DbTransaction transaction, string table, long experimentId, Dictionary<long, int> position, int count, CancellationToken cancellationToken)
+    private static async Task<Dictionary<string, string?[]>?> TextColumnsAsync(
+        DbConnection connection, DbTransaction transaction, string table, long experimentId, Dictionary<long, int> position, int count, long maxCells, CancellationToken cancellationToken)
     {
         var columns = new Dictionary<string, string?[]>(StringComparer.Ordinal);
         // Values repeat a lot (a model name, a learning rate): each distinct value is kept once per key.
@@ -171,6 +223,10 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000)
             var key = reader.GetString(1);
             if (!columns.TryGetValue(key, out var column))
             {
+                if ((long)(columns.Count + 1) * count > maxCells)
+                {
+                    return null;
+                }
                 column = new string?[count];
                 columns[key] = column;
                 distinct[key] = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -249,10 +305,11 @@ internal sealed class RunIndexSnapshot
     private readonly string[] _paramKeys;
     private readonly string[] _tagKeys;
 
-    public RunIndexSnapshot(long generation, long experimentId, RunColumns runs, Dictionary<string, MetricColumn> metrics,
+    public RunIndexSnapshot(long generation, long experimentId, long projectId, RunColumns runs, Dictionary<string, MetricColumn> metrics,
         Dictionary<string, string?[]> parameters, Dictionary<string, string?[]> tags)
     {
         Generation = generation;
+        ProjectId = projectId;
         _experimentId = experimentId;
         ids = [.. runs.Ids];
         startTimes = [.. runs.StartTimes];
@@ -273,6 +330,9 @@ internal sealed class RunIndexSnapshot
     }
 
     public long Generation { get; }
+
+    /// <summary>The project the experiment belongs to: the copy answers only its callers.</summary>
+    public long ProjectId { get; }
 
     public int Count => ids.Length;
 
@@ -330,16 +390,6 @@ internal sealed class RunIndexSnapshot
     public (List<int> Positions, List<long> Ids, string? NextPageToken) Search(IReadOnlyList<FilterComparison> filters, bool? wantDeleted, int limit, string? pageToken)
     {
         LastUsed = Environment.TickCount64;
-        var predicates = new List<Func<int, bool>>(filters.Count);
-        foreach (var f in filters)
-        {
-            var predicate = Predicate(f);
-            if (predicate is null)
-            {
-                return ([], [], null);
-            }
-            predicates.Add(predicate);
-        }
         var from = 0;
         if (!string.IsNullOrEmpty(pageToken))
         {
@@ -350,6 +400,16 @@ internal sealed class RunIndexSnapshot
                 throw SextantException.Invalid("page_token", "Invalid page_token: it does not belong to this query's sort order.");
             }
             from = FirstAfter(start, id);
+        }
+        var predicates = new List<Func<int, bool>>(filters.Count);
+        foreach (var f in filters)
+        {
+            var predicate = Predicate(f);
+            if (predicate is null)
+            {
+                return ([], [], null);
+            }
+            predicates.Add(predicate);
         }
         var result = new List<long>(Math.Min(limit, 1024));
         var positions = new List<int>(Math.Min(limit, 1024));

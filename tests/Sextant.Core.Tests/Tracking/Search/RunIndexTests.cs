@@ -99,7 +99,7 @@ public sealed class RunIndexTests : IAsyncLifetime
                 Assert.Equal(fromSql.Json, fromMemory.Json);
             }
         }
-        Assert.NotNull(_db.Writer.Index.TryGet(long.Parse(_experiment, CultureInfo.InvariantCulture)));
+        Assert.NotNull(_db.Writer.Index.TryGet(long.Parse(_experiment, CultureInfo.InvariantCulture), Admin.ProjectId));
     }
 
     [Fact]
@@ -127,12 +127,37 @@ public sealed class RunIndexTests : IAsyncLifetime
         var kept = await index.BuildAsync(experimentId, async (id, generation, ct) =>
         {
             await using var connection = await _db.Database.OpenAsync(ct);
-            var snapshot = await Sextant.Core.Tracking.Search.RunIndex.ReadAsync(connection, id, generation, 1000, ct);
+            var snapshot = await Sextant.Core.Tracking.Search.RunIndex.ReadAsync(connection, id, generation, 1000, 1_000_000, ct);
             index.Changed();
             return snapshot;
         });
         Assert.False(kept);
-        Assert.Null(index.TryGet(experimentId));
+        Assert.Null(index.TryGet(experimentId, Admin.ProjectId));
+    }
+
+    [Fact]
+    public async Task Another_project_never_gets_this_experiments_runs_from_the_copy()
+    {
+        Assert.True(await _db.Tracking.BuildSearchIndexAsync(long.Parse(_experiment, CultureInfo.InvariantCulture)));
+        var other = await _db.CallerInNewProjectAsync("intruder", Role.Viewer);
+        for (var i = 0; i < 3; i++)
+        {
+            var found = await _db.Tracking.SearchRunsAsync(other, new SearchRunsRequest([_experiment], "metrics.acc > -1"));
+            Assert.Empty(found.Runs);
+        }
+        Assert.NotEmpty((await _db.Tracking.SearchRunsAsync(Admin, new SearchRunsRequest([_experiment], "metrics.acc > -1"))).Runs);
+    }
+
+    [Fact]
+    public async Task An_experiment_with_too_many_columns_is_not_copied()
+    {
+        await using var wide = await TestDatabase.CreateAsync(DatabaseEngine.Sqlite);
+        var experiment = await wide.Tracking.CreateExperimentAsync(Admin, new CreateExperimentRequest("wide"));
+        var run = (await wide.Tracking.CreateRunAsync(Admin, new CreateRunRequest(experiment))).Info.RunId;
+        await wide.Tracking.LogBatchAsync(Admin, new LogBatchRequest(run, Enumerable.Range(0, 50).Select(i => new MetricInput($"fold_{i}", i, 1, 0)).ToList()));
+        await using var connection = await wide.Database.OpenAsync();
+        Assert.Null(await Sextant.Core.Tracking.Search.RunIndex.ReadAsync(connection, long.Parse(experiment, CultureInfo.InvariantCulture), 0, 1000, 100, default));
+        Assert.NotNull(await Sextant.Core.Tracking.Search.RunIndex.ReadAsync(connection, long.Parse(experiment, CultureInfo.InvariantCulture), 0, 1000, 1000, default));
     }
 
     [Fact]
