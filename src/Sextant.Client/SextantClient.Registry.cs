@@ -118,7 +118,7 @@ public sealed partial class SextantClient
         {
             throw new InvalidOperationException($"Version {version.Version} of '{version.Name}' is stored outside this server ({uri}); fetch it from there.");
         }
-        var root = Path.GetFullPath(directory);
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         Directory.CreateDirectory(root);
         await DownloadFolderAsync(uri[Proxy.Length..], "", root, cancellationToken).ConfigureAwait(false);
         return version;
@@ -143,15 +143,25 @@ public sealed partial class SextantClient
                 await DownloadFolderAsync(remoteRoot, child, localRoot, cancellationToken).ConfigureAwait(false);
                 continue;
             }
-            using var response = await SendStreamingAsync(HttpMethod.Get, "api/2.0/mlflow-artifacts/artifacts/" + ArtifactSegments(remoteRoot + "/" + child), null, cancellationToken).ConfigureAwait(false);
-            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
+            // Written under a temporary name and moved into place when whole: a cut transfer leaves no partial file.
+            var partial = local + ".partial-" + Guid.NewGuid().ToString("N")[..8];
+            try
             {
-                var output = File.Create(local);
-                await using (output.ConfigureAwait(false))
+                using var response = await SendStreamingAsync(HttpMethod.Get, "api/2.0/mlflow-artifacts/artifacts/" + ArtifactSegments(remoteRoot + "/" + child), null, cancellationToken).ConfigureAwait(false);
+                var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
                 {
-                    await stream.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+                    var output = File.Create(partial);
+                    await using (output.ConfigureAwait(false))
+                    {
+                        await stream.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+                    }
                 }
+                File.Move(partial, local, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(partial);
             }
         }
     }

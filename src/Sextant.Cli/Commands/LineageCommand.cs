@@ -25,13 +25,25 @@ internal static class LineageCommand
                 return;
             }
             var nodes = graph.Nodes.ToDictionary(n => n.Uri);
-            var upward = cli.Get(direction) != "down";
             var tree = new Tree(Label(nodes[graph.Root]));
-            var seen = new HashSet<string> { graph.Root };
-            Grow(tree.AddNode, graph.Root);
+            var way = cli.Get(direction)!;
+            if (way is "up" or "both")
+            {
+                var branch = way == "both" ? tree.AddNode("[bold]came from[/]") : null;
+                Grow(branch is null ? tree.AddNode : branch.AddNode, graph.Root, upward: true, [graph.Root]);
+            }
+            if (way is "down" or "both")
+            {
+                var branch = way == "both" ? tree.AddNode("[bold]led to[/]") : null;
+                Grow(branch is null ? tree.AddNode : branch.AddNode, graph.Root, upward: false, [graph.Root]);
+            }
             cli.Console.Write(tree);
+            if (graph.Truncated)
+            {
+                cli.Console.MarkupLine("[yellow]The graph was cut at the server's node limit; lower --depth or start nearer.[/]");
+            }
 
-            void Grow(Func<string, TreeNode> add, string from)
+            void Grow(Func<string, TreeNode> add, string from, bool upward, HashSet<string> seen)
             {
                 var next = graph.Edges
                     .Where(e => upward ? e.To == from : e.From == from)
@@ -49,7 +61,7 @@ internal static class LineageCommand
                     var child = add($"[dim]{verb}[/] {Label(nodes[other])}");
                     if (seen.Add(other))
                     {
-                        Grow(child.AddNode, other);
+                        Grow(child.AddNode, other, upward, seen);
                     }
                 }
             }

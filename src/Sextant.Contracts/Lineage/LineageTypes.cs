@@ -8,4 +8,5 @@ public sealed record LineageNode(string Uri, string Kind, string Label);
 /// <summary>A typed edge: input (dataset to run), produced (run to model version).</summary>
 public sealed record LineageEdge(string From, string To, string Kind);
 
-public sealed record LineageResponse(string Root, IReadOnlyList<LineageNode> Nodes, IReadOnlyList<LineageEdge> Edges);
+/// <param name="Truncated">True when the graph was cut at the server's node limit.</param>
+public sealed record LineageResponse(string Root, IReadOnlyList<LineageNode> Nodes, IReadOnlyList<LineageEdge> Edges, bool Truncated = false);

@@ -5,12 +5,14 @@ namespace Sextant.Core.Artifacts;
 /// <summary>
 /// A blob read from the store, hashed as it is read: when the end is reached and the content does not match its
 /// SHA-256 address (the file was damaged on disk), reading fails with <see cref="BlobCorruptedException"/>
-/// instead of ending normally, so a damaged blob is never served as if it were whole. Seeking is not offered.
+/// instead of ending normally, and before the last bytes are handed out, so a damaged blob is never served as if
+/// it were whole. Seeking is not offered.
 /// </summary>
 internal sealed class VerifyingStream(Stream inner, string sha256) : Stream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private bool _checked;
+    private BlobCorruptedException? _corrupted;
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -27,6 +29,11 @@ internal sealed class VerifyingStream(Stream inner, string sha256) : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        if (buffer.IsEmpty)
+        {
+            // Asking for nothing is not the end of the stream.
+            return 0;
+        }
         var read = inner.Read(buffer);
         return Account(buffer[..read], read);
     }
@@ -36,27 +43,49 @@ internal sealed class VerifyingStream(Stream inner, string sha256) : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (buffer.IsEmpty)
+        {
+            return 0;
+        }
         var read = await inner.ReadAsync(buffer, cancellationToken);
         return Account(buffer.Span[..read], read);
     }
 
     private int Account(ReadOnlySpan<byte> data, int read)
     {
+        if (_corrupted is not null)
+        {
+            // Once damaged, always damaged: a caller that reads on never sees a clean end.
+            throw _corrupted;
+        }
         if (read > 0)
         {
             _hash.AppendData(data);
+            // A file knows its end: check before handing out its last bytes, so that a response with a
+            // Content-Length never completes with damaged content.
+            if (inner.CanSeek && inner.Position >= inner.Length)
+            {
+                Verify();
+            }
             return read;
         }
-        if (!_checked)
-        {
-            _checked = true;
-            var actual = Convert.ToHexStringLower(_hash.GetHashAndReset());
-            if (!string.Equals(actual, sha256, StringComparison.OrdinalIgnoreCase))
-            {
-                throw new BlobCorruptedException(sha256, actual);
-            }
-        }
+        Verify();
         return 0;
+    }
+
+    private void Verify()
+    {
+        if (_checked)
+        {
+            return;
+        }
+        _checked = true;
+        var actual = Convert.ToHexStringLower(_hash.GetHashAndReset());
+        if (!string.Equals(actual, sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            _corrupted = new BlobCorruptedException(sha256, actual);
+            throw _corrupted;
+        }
     }
 
     public override void Flush()

@@ -43,14 +43,29 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
         await using var connection = await database.OpenAsync(cancellationToken);
         var nodes = new Dictionary<string, LineageNode> { [root.Uri] = root };
         var edges = new HashSet<LineageEdge>();
+        // "both" is what came before the root plus what came after it, each walked in its own direction: not
+        // everything reachable, which through a shared dataset would be every run that ever read it.
+        var truncated = (up && await WalkAsync(connection, caller, root, up: true, levels, nodes, edges))
+            | (down && await WalkAsync(connection, caller, root, up: false, levels, nodes, edges));
+        return new LineageResponse(root.Uri, [.. nodes.Values], [.. edges], truncated);
+    }
+
+    /// <returns>Whether the walk stopped at <see cref="MaxNodes"/>.</returns>
+    private static async Task<bool> WalkAsync(DbConnection connection, Caller caller, LineageNode root, bool up, long levels,
+        Dictionary<string, LineageNode> nodes, HashSet<LineageEdge> edges)
+    {
         var frontier = new List<LineageNode> { root };
-        for (var level = 0; level < levels && frontier.Count > 0 && nodes.Count < MaxNodes; level++)
+        for (var level = 0; level < levels && frontier.Count > 0; level++)
         {
             var next = new List<LineageNode>();
             foreach (var node in frontier)
             {
-                foreach (var (neighbour, edge) in await NeighboursAsync(connection, caller, node, up, down))
+                foreach (var (neighbour, edge) in await NeighboursAsync(connection, caller, node, up, !up))
                 {
+                    if (!nodes.ContainsKey(neighbour.Uri) && nodes.Count >= MaxNodes)
+                    {
+                        return true;
+                    }
                     edges.Add(edge);
                     if (nodes.TryAdd(neighbour.Uri, neighbour))
                     {
@@ -60,7 +75,7 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
             }
             frontier = next;
         }
-        return new LineageResponse(root.Uri, [.. nodes.Values], [.. edges]);
+        return false;
     }
 
     private async Task<LineageNode> RootAsync(Caller caller, string? uri, CancellationToken cancellationToken)
@@ -77,7 +92,8 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
         await using var connection = await database.OpenAsync(cancellationToken);
         if (uri.StartsWith("runs:/", StringComparison.Ordinal))
         {
-            var runId = TrackingValidation.RunId(uri["runs:/".Length..].TrimEnd('/'));
+            // runs:/<id> or runs:/<id>/<artifact path>: the run is the node.
+            var runId = TrackingValidation.RunId(uri["runs:/".Length..].Split('/')[0]);
             var name = await connection.QuerySingleOrDefaultAsync<string?>("SELECT name FROM runs WHERE run_uuid = @runId AND project_id = @project",
                 new { runId, project = caller.ProjectId });
             return name is null ? throw SextantException.NotFound($"Run with id={runId} not found.") : RunNode(runId, name);

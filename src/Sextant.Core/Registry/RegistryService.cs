@@ -111,7 +111,7 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         var modelName = ModelName(name, "name");
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
-        var id = await ModelIdAsync(connection, caller, modelName, transaction);
+        var id = await LockModelAsync(connection, caller, modelName, transaction);
         await DeleteFilesAsync(connection, transaction, caller.ProjectId, $"{StorageRoot}/{id}/");
         await connection.ExecuteAsync("DELETE FROM registered_models WHERE id = @id", new { id }, transaction);
         await transaction.CommitAsync(cancellationToken);
@@ -178,10 +178,10 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
             var copied = await connection.ExecuteAsync(
                 """
                 INSERT INTO artifact_files (project_id, path, sha256, size, modified_time)
-                SELECT project_id, @storage || '/' || substr(path, @cut), sha256, size, @now FROM artifact_files
+                SELECT project_id, @storage || '/' || substr(path, length(@from) + 1), sha256, size, @now FROM artifact_files
                 WHERE project_id = @project AND path >= @from AND path < @to
                 """,
-                new { storage, cut = files.Length + 2, now, project = caller.ProjectId, from = files + "/", to = files + "0" }, transaction);
+                new { storage, now, project = caller.ProjectId, from = files + "/", to = files + "0" }, transaction);
             if (copied == 0)
             {
                 storage = null;
@@ -235,7 +235,7 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         var number = VersionNumber(version);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
-        var id = await ModelIdAsync(connection, caller, modelName, transaction);
+        var id = await LockModelAsync(connection, caller, modelName, transaction);
         if (await connection.ExecuteAsync("DELETE FROM model_versions WHERE model_id = @id AND version = @number", new { id, number }, transaction) == 0)
         {
             throw VersionNotFound(modelName, number);
@@ -278,7 +278,7 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         var number = VersionNumber(version);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
-        var id = await ModelIdAsync(connection, caller, modelName, transaction);
+        var id = await LockModelAsync(connection, caller, modelName, transaction);
         if (await connection.ExecuteScalarAsync<long?>("SELECT id FROM model_versions WHERE model_id = @id AND version = @number", new { id, number }, transaction) is null)
         {
             throw VersionNotFound(modelName, number);
@@ -348,8 +348,9 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
             throw SextantException.Invalid("uri", $"A model URI looks like models:/<name>/<version>, models:/<name>/latest or models:/<name>@<alias>; got '{uri}'.");
         }
         var rest = uri[Scheme.Length..];
+        // An alias follows the last '/': a model name may itself hold '@'.
         var at = rest.LastIndexOf('@');
-        if (at > 0)
+        if (at > 0 && at > rest.LastIndexOf('/'))
         {
             return GetVersionByAliasAsync(caller, rest[..at], rest[(at + 1)..], cancellationToken);
         }
@@ -439,6 +440,15 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         await connection.ExecuteScalarAsync<long?>("SELECT id FROM registered_models WHERE project_id = @project AND name = @name",
             new { project = caller.ProjectId, name }, transaction) ?? throw ModelNotFound(name);
 
+    /// <summary>
+    /// The model's id, with its row locked for the rest of the transaction (PostgreSQL; SQLite's write transactions
+    /// are serial already): writers of one model (new versions, aliases, deletes) then take turns.
+    /// </summary>
+    private static async Task<long> LockModelAsync(DbConnection connection, Caller caller, string name, DbTransaction transaction) =>
+        await connection.ExecuteScalarAsync<long?>(
+            "UPDATE registered_models SET last_updated_time = @now WHERE project_id = @project AND name = @name RETURNING id",
+            new { now = Clock.NowMs(), project = caller.ProjectId, name }, transaction) ?? throw ModelNotFound(name);
+
     private static async Task<long> VersionIdAsync(DbConnection connection, Caller caller, string? name, string? version, DbTransaction? transaction)
     {
         var modelName = ModelName(name, "name");
@@ -480,7 +490,8 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         {
             folder = source["mlflow-artifacts:/".Length..].Trim('/');
         }
-        if (folder is null || folder.Length == 0 || folder.Split('/').Any(p => p is "" or "." or "..") || folder.StartsWith(StorageRoot + "/", StringComparison.Ordinal))
+        if (folder is null || folder.Length == 0 || folder.Split('/').Any(p => p is "" or "." or "..")
+            || folder == StorageRoot || folder.StartsWith(StorageRoot + "/", StringComparison.Ordinal))
         {
             return null;
         }

@@ -74,8 +74,11 @@ internal static class ArtifactEndpoints
 
     private static async Task<IResult> DownloadAsync(HttpContext ctx, string path)
     {
-        var (content, _) = await Artifacts(ctx).OpenAsync(ctx.Caller(), path, ctx.RequestAborted);
-        return TypedResults.Stream(content, "application/octet-stream", fileDownloadName: path[(path.LastIndexOf('/') + 1)..], enableRangeProcessing: true);
+        var (content, size) = await Artifacts(ctx).OpenAsync(ctx.Caller(), path, ctx.RequestAborted);
+        // The length comes from the catalogue: the stream is verified as it is read and so cannot seek. A blob found
+        // damaged at the end cuts the connection before the last bytes, so no client takes it for complete.
+        ctx.Response.ContentLength = size;
+        return TypedResults.Stream(content, "application/octet-stream", fileDownloadName: path[(path.LastIndexOf('/') + 1)..]);
     }
 
     private static async Task<string> RunRootAsync(HttpContext ctx, string? runId, bool requireActive)

@@ -38,8 +38,12 @@ public sealed class LocalBlobStoreTests : IDisposable
         await File.WriteAllBytesAsync(file, damaged);
 
         await using var read = store.OpenRead(blob.Sha256)!;
-        var e = await Assert.ThrowsAsync<BlobCorruptedException>(() => read.CopyToAsync(Stream.Null));
+        var received = new MemoryStream();
+        var e = await Assert.ThrowsAsync<BlobCorruptedException>(() => read.CopyToAsync(received));
         Assert.Contains(blob.Sha256, e.Message, StringComparison.Ordinal);
+        // The last bytes are held back: whoever copies it never gets the whole length.
+        Assert.True(received.Length < content.Length);
+        await Assert.ThrowsAsync<BlobCorruptedException>(async () => _ = await read.ReadAsync(new byte[10]));
     }
 
     [Fact]

@@ -51,6 +51,22 @@ public abstract class LineageContractTests(DatabaseEngine engine) : IAsyncLifeti
         Assert.Equal(4, both.Nodes.Count);
     }
 
+    [Fact]
+    public async Task Both_directions_do_not_wander_through_a_shared_dataset_to_unrelated_runs()
+    {
+        // Another run read the same dataset: it is not part of the model's lineage either way.
+        var experiment = (await _db.Tracking.GetRunAsync(Admin, _run)).Info.ExperimentId;
+        var other = (await _db.Tracking.CreateRunAsync(Admin, new CreateRunRequest(experiment, RunName: "unrelated"))).Info.RunId;
+        await _db.Tracking.LogInputsAsync(Admin, new LogInputsRequest(other, [new DatasetInput(null, new Dataset("customers", "d4", "local", "/data/customers.csv"))]));
+        var graph = await _db.Lineage.GetAsync(Admin, "models:/churn/1", "both", 5);
+        Assert.DoesNotContain(graph.Nodes, n => n.Uri == $"runs:/{other}");
+        Assert.False(graph.Truncated);
+        // From the dataset downwards, it is.
+        Assert.Contains((await _db.Lineage.GetAsync(Admin, "datasets:/customers/d4", "down", 1)).Nodes, n => n.Uri == $"runs:/{other}");
+        // A run URI with an artifact path names the run.
+        Assert.Equal($"runs:/{_run}", (await _db.Lineage.GetAsync(Admin, $"runs:/{_run}/model", "up", 1)).Root);
+    }
+
     [Theory]
     [InlineData("s3://bucket/x", "uri")]
     [InlineData("datasets:/no-digest", "uri")]

@@ -92,6 +92,24 @@ public abstract class RegistryContractTests(DatabaseEngine engine) : IAsyncLifet
         Assert.Empty((await Registry.GetModelAsync(Admin, "fraud")).Aliases);
     }
 
+    [Fact]
+    public async Task A_model_name_with_an_at_sign_resolves_by_version_and_by_alias()
+    {
+        await Registry.CreateModelAsync(Admin, new CreateRegisteredModelRequest("team@fraud"));
+        await VersionAsync("team@fraud");
+        await Registry.SetAliasAsync(Admin, "team@fraud", "prod", "1");
+        Assert.Equal(("team@fraud", "1"), ((await Registry.ResolveAsync(Admin, "models:/team@fraud/1")).Name, "1"));
+        Assert.Equal("1", (await Registry.ResolveAsync(Admin, "models:/team@fraud@prod")).Version);
+    }
+
+    [Fact]
+    public async Task The_registry_folder_itself_is_never_a_source_to_copy()
+    {
+        await Registry.CreateModelAsync(Admin, new CreateRegisteredModelRequest("greedy"));
+        await Registry.CreateVersionAsync(Admin, new CreateModelVersionRequest("greedy", "mlflow-artifacts:/registry"));
+        Assert.Equal("mlflow-artifacts:/registry", await Registry.GetDownloadUriAsync(Admin, "greedy", "1"));
+    }
+
     [Theory]
     [InlineData("latest")]
     [InlineData("LATEST")]

@@ -180,7 +180,7 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000, lo
                 var key = reader.GetString(1);
                 if (!metrics.TryGetValue(key, out var column))
                 {
-                    cells += 3L * count;
+                    cells += 4L * count;
                     if (cells > maxCells)
                     {
                         return null;
@@ -191,6 +191,7 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000, lo
                 column.Values[i] = reader.GetInt64(3) != 0 ? double.NaN : reader.GetDouble(2);
                 column.Steps[i] = reader.GetInt64(4);
                 column.Timestamps[i] = reader.GetInt64(5);
+                column.Present[i] = true;
             }
         }
         var budget = maxCells - cells;
@@ -268,7 +269,7 @@ internal sealed class RunColumns
     public List<long?> EndTimes { get; } = [];
 }
 
-/// <summary>The latest point of one metric key for every run: value NaN and timestamp long.MinValue when absent.</summary>
+/// <summary>The latest point of one metric key for every run: value NaN and <see cref="Present"/> false when absent.</summary>
 internal sealed class MetricColumn
 {
     public MetricColumn(int count)
@@ -276,9 +277,11 @@ internal sealed class MetricColumn
         Values = new double[count];
         Steps = new long[count];
         Timestamps = new long[count];
+        Present = new bool[count];
         Array.Fill(Values, double.NaN);
-        Array.Fill(Timestamps, long.MinValue);
     }
+
+    public bool[] Present { get; }
 
     public double[] Values { get; }
     public long[] Steps { get; }
@@ -349,7 +352,7 @@ internal sealed class RunIndexSnapshot
             foreach (var key in _metricKeys)
             {
                 var column = metrics[key];
-                if (column.Timestamps[i] != long.MinValue)
+                if (column.Present[i])
                 {
                     runMetrics.Add(new Metric(key, column.Values[i], column.Timestamps[i], column.Steps[i]));
                 }

@@ -42,6 +42,15 @@ public sealed record ArtifactPreview(string Kind, string? Text = null, IReadOnly
             read += n;
         }
         var truncated = size > read;
+        if (!truncated)
+        {
+            // One more read reaches the end, where the store checks the content against its hash.
+            var probe = new byte[1];
+            if (await content.ReadAsync(probe, cancellationToken) != 0)
+            {
+                truncated = true;
+            }
+        }
         string text;
         try
         {
