@@ -119,29 +119,10 @@ public sealed partial class RegistryService
         return $"EXISTS (SELECT 1 FROM {table} t WHERE t.{owner} = {ownerColumn} AND t.key = {sql.Param(f.Key)} AND {sql.Compare("t.value", f, SqlKind.Text)})";
     }
 
-    private static IReadOnlyList<FilterComparison> Filter(string? filter, SearchTarget target)
-    {
-        try
-        {
-            return SearchFilterParser.Parse(filter, target);
-        }
-        catch (SearchSyntaxException e)
-        {
-            throw SextantException.Invalid("filter", e.Message);
-        }
-    }
+    // The same parsing and limits (clauses, IN lists, value lengths, order terms) as run and experiment search.
+    private IReadOnlyList<FilterComparison> Filter(string? filter, SearchTarget target) => tracking.ParseFilter(filter, target);
 
-    private static IReadOnlyList<OrderTerm> Order(IReadOnlyList<string>? orderBy, SearchTarget target)
-    {
-        try
-        {
-            return SearchOrderParser.Parse(orderBy, target);
-        }
-        catch (SearchSyntaxException e)
-        {
-            throw SextantException.Invalid("order_by", e.Message);
-        }
-    }
+    private IReadOnlyList<OrderTerm> Order(IReadOnlyList<string>? orderBy, SearchTarget target) => tracking.ParseOrder(orderBy, target);
 
     private static int PageSize(long? requested, int fallback, int max) =>
         requested is null or 0 ? fallback

@@ -257,7 +257,7 @@ public sealed partial class TrackingService
         _ => throw SextantException.Invalid(field, $"'{field}' must be ACTIVE_ONLY, DELETED_ONLY or ALL; got '{viewType}'."),
     };
 
-    private IReadOnlyList<FilterComparison> ParseFilter(string? filter, SearchTarget target)
+    internal IReadOnlyList<FilterComparison> ParseFilter(string? filter, SearchTarget target)
     {
         if (filter is not null)
         {
@@ -287,7 +287,7 @@ public sealed partial class TrackingService
         return comparisons;
     }
 
-    private IReadOnlyList<OrderTerm> ParseOrder(IReadOnlyList<string>? orderBy, SearchTarget target)
+    internal IReadOnlyList<OrderTerm> ParseOrder(IReadOnlyList<string>? orderBy, SearchTarget target)
     {
         if (orderBy?.Count > options.MaxOrderByTerms)
         {

@@ -158,6 +158,9 @@ public abstract class RegistryContractTests(DatabaseEngine engine) : IAsyncLifet
 
         var bad = await Assert.ThrowsAsync<SextantException>(() => Registry.SearchModelsAsync(Admin, new SearchRegistryRequest("metrics.acc > 1")));
         Assert.Equal("filter", bad.Field);
+        // The limits of run search hold here too.
+        var many = string.Join(" AND ", Enumerable.Range(0, 31).Select(i => $"tags.k{i} = 'v'"));
+        Assert.Equal("filter", (await Assert.ThrowsAsync<SextantException>(() => Registry.SearchModelsAsync(Admin, new SearchRegistryRequest(many)))).Field);
     }
 
     [Fact]
