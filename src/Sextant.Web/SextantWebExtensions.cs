@@ -81,7 +81,7 @@ public static class SextantWebExtensions
                 }
                 try
                 {
-                    var root = await tracking.RunArtifactRootAsync(caller, runId, context.RequestAborted);
+                    var root = await tracking.RunArtifactRootAsync(caller, runId, cancellationToken: context.RequestAborted);
                     var (content, _) = await artifacts.OpenAsync(caller, root + "/" + path, context.RequestAborted);
                     var inline = context.Request.Query.ContainsKey("inline");
                     // Artifacts are user content: never run as a page of this site.

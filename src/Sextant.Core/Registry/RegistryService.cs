@@ -154,7 +154,7 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         if (runId is not null)
         {
             // The run must be the caller's: a version may not point at another project's run.
-            await tracking.RunArtifactRootAsync(caller, runId, cancellationToken);
+            await tracking.RunArtifactRootAsync(caller, runId, cancellationToken: cancellationToken);
         }
         var files = await SourceFolderAsync(caller, source, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -483,7 +483,7 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
             var slash = rest.IndexOf('/', StringComparison.Ordinal);
             var run = slash < 0 ? rest : rest[..slash];
             var path = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
-            var root = await tracking.RunArtifactRootAsync(caller, run, cancellationToken);
+            var root = await tracking.RunArtifactRootAsync(caller, run, cancellationToken: cancellationToken);
             folder = path.Length == 0 ? root : root + "/" + path;
         }
         else if (source.StartsWith("mlflow-artifacts:/", StringComparison.Ordinal))

@@ -59,9 +59,10 @@ public sealed partial class TrackingService
     }
 
     /// <summary>The artifact folder of a run ("experiment/run/artifacts"), for <see cref="Artifacts.ArtifactService"/>.</summary>
-    public async Task<string> RunArtifactRootAsync(Caller caller, string? runId, CancellationToken cancellationToken = default)
+    /// <param name="requireActive">Refuse a deleted run (for writes).</param>
+    public async Task<string> RunArtifactRootAsync(Caller caller, string? runId, bool requireActive = false, CancellationToken cancellationToken = default)
     {
-        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive: false, cancellationToken);
-        return $"{run.ExperimentId}/{run.Uuid}/artifacts";
+        var run = await ResolveRunAsync(caller, TrackingValidation.RunId(runId), requireActive, cancellationToken);
+        return RunArtifactRoot(run.ExperimentId, run.Uuid);
     }
 }

@@ -36,8 +36,8 @@ public sealed partial class TrackingService
                 var inputs = found.Count == 0 ? [] : await LoadInputsAsync(connection, string.Join(',', found));
                 return new SearchRunsResponse(snapshot.Runs(positions, inputs), nextToken);
             }
-            // Only the caller's own experiments are copied, and not again soon after one proved too big.
-            if (!writer.Index.KnownTooBig(experimentId) && await connection.ExecuteScalarAsync<long?>(
+            // Only the caller's own experiments are copied; no query at all while a copy is being read.
+            if (writer.Index.CanStartBuild(experimentId) && await connection.ExecuteScalarAsync<long?>(
                     "SELECT id FROM experiments WHERE id = @experimentId AND project_id = @project", new { experimentId, project = caller.ProjectId }) is not null)
             {
                 writer.Index.BuildInBackground(experimentId, ReadSearchIndexAsync);

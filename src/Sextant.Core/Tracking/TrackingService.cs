@@ -18,5 +18,8 @@ public sealed partial class TrackingService(SextantDatabase database, TrackingWr
 
     internal static string ExperimentArtifactLocation(long experimentId) => $"mlflow-artifacts:/{experimentId}";
 
-    internal static string RunArtifactUri(long experimentId, string runUuid) => $"mlflow-artifacts:/{experimentId}/{runUuid}/artifacts";
+    /// <summary>A run's artifact folder in the artifact store: "experiment/run/artifacts" (MLflow's proxy layout).</summary>
+    internal static string RunArtifactRoot(long experimentId, string runUuid) => $"{experimentId}/{runUuid}/artifacts";
+
+    internal static string RunArtifactUri(long experimentId, string runUuid) => "mlflow-artifacts:/" + RunArtifactRoot(experimentId, runUuid);
 }

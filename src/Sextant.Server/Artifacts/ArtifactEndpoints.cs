@@ -81,12 +81,8 @@ internal static class ArtifactEndpoints
         return TypedResults.Stream(content, "application/octet-stream", fileDownloadName: path[(path.LastIndexOf('/') + 1)..]);
     }
 
-    private static async Task<string> RunRootAsync(HttpContext ctx, string? runId, bool requireActive)
-    {
-        var tracking = ctx.RequestServices.GetRequiredService<TrackingService>();
-        var run = await tracking.ResolveRunAsync(ctx.Caller(), TrackingValidation.RunId(runId), requireActive, ctx.RequestAborted);
-        return $"{run.ExperimentId}/{run.Uuid}/artifacts";
-    }
+    private static Task<string> RunRootAsync(HttpContext ctx, string? runId, bool requireActive) =>
+        ctx.RequestServices.GetRequiredService<TrackingService>().RunArtifactRootAsync(ctx.Caller(), runId, requireActive, ctx.RequestAborted);
 
     private static string Combine(string root, string path) => root + "/" + ArtifactPath.Normalize(path, "path", allowEmpty: false);
 

@@ -27,14 +27,13 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000, lo
 
     private long _generation;
     private readonly ConcurrentDictionary<long, RunIndexSnapshot> _snapshots = new();
-    private readonly ConcurrentDictionary<long, Task> _building = new();
+    private readonly ConcurrentDictionary<long, byte> _building = new();
 
     public long Generation => Volatile.Read(ref _generation);
 
     /// <summary>Some tracking data changed: every copy is stale.</summary>
     public void Changed() => Interlocked.Increment(ref _generation);
 
-    /// <summary>The experiment's copy when it is current.</summary>
     /// <summary>The experiment's copy when it is current and the experiment is the caller's project's.</summary>
     public RunIndexSnapshot? TryGet(long experimentId, long projectId)
     {
@@ -53,19 +52,18 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000, lo
 
     private readonly ConcurrentDictionary<long, long> _tooBig = new();
 
-    /// <summary>Whether a recent read found the experiment too big to copy (checked again after ten minutes).</summary>
-    public bool KnownTooBig(long experimentId) =>
-        _tooBig.TryGetValue(experimentId, out var when) && Environment.TickCount64 - when < 600_000;
+    /// <summary>
+    /// Whether a copy of the experiment could be started now: none is being read, and no recent read found it too
+    /// big to copy (it is tried again after ten minutes).
+    /// </summary>
+    public bool CanStartBuild(long experimentId) =>
+        !_building.ContainsKey(experimentId)
+        && !(_tooBig.TryGetValue(experimentId, out var when) && Environment.TickCount64 - when < 600_000);
 
     /// <summary>Starts reading a copy of the experiment unless one is being read already.</summary>
     public void BuildInBackground(long experimentId, Func<long, long, CancellationToken, Task<RunIndexSnapshot?>> read)
     {
-        if (_building.ContainsKey(experimentId))
-        {
-            return;
-        }
-        var started = new TaskCompletionSource();
-        if (!_building.TryAdd(experimentId, started.Task))
+        if (!_building.TryAdd(experimentId, 0))
         {
             return;
         }
@@ -82,7 +80,6 @@ internal sealed class RunIndex(int maxExperiments = 4, int maxRuns = 500_000, lo
             finally
             {
                 _building.TryRemove(experimentId, out _);
-                started.SetResult();
             }
         });
     }
