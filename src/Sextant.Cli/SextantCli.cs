@@ -12,6 +12,7 @@ internal static class SextantCli
         root.Subcommands.Add(ServerCommand.Build());
         root.Subcommands.Add(ExperimentsCommand.Build());
         root.Subcommands.Add(ModelsCommand.Build());
+        root.Subcommands.Add(DataCommand.Build());
         root.Subcommands.Add(LineageCommand.Build());
         root.Subcommands.Add(RunsCommand.Build());
         root.Subcommands.Add(ArtifactsCommand.Build());

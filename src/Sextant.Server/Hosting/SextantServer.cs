@@ -6,12 +6,14 @@ using Microsoft.OpenApi;
 using Sextant.Contracts;
 using Sextant.Core;
 using Sextant.Core.Artifacts;
+using Sextant.Core.Datasets;
 using Sextant.Core.Lineage;
 using Sextant.Core.Registry;
 using Sextant.Core.Projects;
 using Sextant.Core.Storage;
 using Sextant.Core.Tracking;
 using Sextant.Server.Artifacts;
+using Sextant.Server.Datasets;
 using Sextant.Server.Http;
 using Sextant.Server.Projects;
 using Sextant.Server.Registry;
@@ -82,6 +84,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<ArtifactService>();
         builder.Services.AddSingleton<RegistryService>();
         builder.Services.AddSingleton<LineageService>();
+        builder.Services.AddSingleton<DatasetService>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
         builder.Services.AddSextantWeb();
         builder.Services.ConfigureHttpJsonOptions(json =>
@@ -148,6 +151,7 @@ public sealed class SextantServer : IAsyncDisposable
             app.MapMlflowTrackingEndpoints();
             app.MapArtifactEndpoints();
             app.MapRegistryEndpoints();
+            app.MapDatasetEndpoints();
             app.MapSextantWeb();
             app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
                     $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))

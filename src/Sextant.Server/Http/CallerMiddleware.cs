@@ -165,14 +165,19 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         if (requireJsonPost && HttpMethods.IsPost(request.Method) && !(request.ContentType is { } type && IsJson(type)))
         {
             throw new SextantException(ErrorCodes.InvalidParameterValue,
-                $"Anonymous POST requests must be sent as application/json, not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");
+                $"Anonymous POST requests must be sent as application/json (or application/vnd.sextant.blobs to /api/v1/blobs), not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");
         }
     }
+
+    /// <summary>The Content-Type of a framed blob batch (POST /api/v1/blobs).</summary>
+    public const string BlobFramesMediaType = "application/vnd.sextant.blobs";
 
     private static bool IsJson(string contentType)
     {
         var mediaType = contentType.Split(';', 2)[0].Trim();
-        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
+        // The blob framing's own type is no more sendable cross-site than JSON: neither is CORS-safelisted.
+        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals(BlobFramesMediaType, StringComparison.OrdinalIgnoreCase);
     }
 
     private static string BasicPassword(string encoded)
