@@ -21,6 +21,9 @@ public sealed partial class SextantClient
     private const long MaxBatchBytes = 32L << 20;
     private const int HashChunk = 10_000;
 
+    /// <summary>Called between hashing and uploading (tests change a file there).</summary>
+    internal Func<Task>? AfterHashingForTests { get; set; }
+
     /// <summary>How many files are hashed and batches sent at once.</summary>
     public int DataParallelism { get; init; } = Math.Max(2, Environment.ProcessorCount);
 
@@ -40,6 +43,10 @@ public sealed partial class SextantClient
         if (DatasetManifest.Validate(manifest) is { } problem)
         {
             throw new ArgumentException($"Cannot add '{path}': {problem}.", nameof(path));
+        }
+        if (AfterHashingForTests is { } hook)
+        {
+            await hook().ConfigureAwait(false);
         }
         var canonical = DatasetManifest.Serialize(manifest);
         var digest = DatasetManifest.Digest(canonical);

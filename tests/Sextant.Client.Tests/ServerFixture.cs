@@ -12,6 +12,8 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public Uri Address => Server.Address;
 
+    public string DataDirectory => _dataDirectory;
+
     /// <summary>A client of this server; anonymous (admin of the default project on loopback) without a key.</summary>
     public SextantClient CreateClient(string? apiKey = null) => new(Server.Address, apiKey);
 

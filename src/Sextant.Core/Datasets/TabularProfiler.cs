@@ -119,7 +119,7 @@ internal static class TabularProfiler
         }
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
         return type == typeof(bool) ? "boolean"
-            : type == typeof(string) ? "string"
+            : type == typeof(string) || type == typeof(ReadOnlyMemory<char>) ? "string"
             : type == typeof(DateTime) || type == typeof(DateTimeOffset) || type == typeof(DateOnly) ? "timestamp"
             : type == typeof(float) || type == typeof(double) || type == typeof(decimal) ? "float"
             : type == typeof(int) || type == typeof(long) || type == typeof(short) || type == typeof(sbyte) || type == typeof(byte)
@@ -134,7 +134,8 @@ internal static class TabularProfiler
             return;
         }
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (type == typeof(string))
+        // Parquet.Net 6 describes UTF-8 string columns as ReadOnlyMemory<char>.
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var values = new string?[count];
             await group.ReadAsync(field, values.AsMemory(), null, cancellationToken);
@@ -177,7 +178,18 @@ internal static class TabularProfiler
         where T : struct
     {
         var values = new T?[count];
-        await group.ReadAsync(field, values.AsMemory(), null, cancellationToken);
+        if (field.IsNullable)
+        {
+            await group.ReadAsync(field, values.AsMemory(), null, cancellationToken);
+            return values;
+        }
+        // A required column has no definition levels: read it as plain values.
+        var plain = new T[count];
+        await group.ReadAsync(field, plain.AsMemory(), null, cancellationToken);
+        for (var i = 0; i < count; i++)
+        {
+            values[i] = plain[i];
+        }
         return values;
     }
 
