@@ -261,6 +261,22 @@ public sealed partial class SextantClient
         }
     }
 
+    /// <summary>
+    /// Records that run <paramref name="runId"/> read a dataset version (NAME, NAME@3 or datasets:/NAME@3; the latest
+    /// when no version is given). Lineage then leads from the version to the run and whatever the run produced.
+    /// </summary>
+    public async Task LogDatasetInputAsync(string runId, string dataset, string? context = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentException.ThrowIfNullOrEmpty(dataset);
+        var uri = dataset.StartsWith("datasets:/", StringComparison.Ordinal) ? dataset : "datasets:/" + dataset;
+        var name = uri["datasets:/".Length..].Split('@')[0];
+        var tags = context is null ? null : new List<KeyValue> { new("mlflow.data.context", context) };
+        // The server fills in the version's digest and canonical URI.
+        await PostJsonAsync("api/2.0/mlflow/runs/log-inputs",
+            new LogInputsRequest(runId, [new DatasetInput(tags, new Dataset(name, "-", "sextant", uri))]), Wire.LogInputsRequest, Wire.EmptyResponse, cancellationToken).ConfigureAwait(false);
+    }
+
     public Task<DatasetInfo> GetDatasetAsync(string name, CancellationToken cancellationToken = default) =>
         GetJsonAsync($"api/v1/datasets/{Segment(name)}", Wire.DatasetInfo, cancellationToken);
 

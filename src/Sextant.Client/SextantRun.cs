@@ -104,6 +104,14 @@ public sealed class SextantRun : IAsyncDisposable
         }
     }
 
+    /// <summary>Records that this run read a dataset version: NAME, NAME@3 or datasets:/NAME@3 (the latest without a version).</summary>
+    /// <param name="context">What the run used it for, e.g. training or evaluation.</param>
+    public Task LogDatasetInputAsync(string dataset, string? context = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return _client.LogDatasetInputAsync(RunId, dataset, context, cancellationToken);
+    }
+
     /// <summary>Uploads a file, streamed from disk, or every file under a folder.</summary>
     /// <param name="localPath">A file or a folder.</param>
     /// <param name="artifactPath">Where it goes in the run's artifacts: for a file its full path (default: the file's name), for a folder the folder to put its files in (default: the root).</param>

@@ -10,7 +10,7 @@ internal static class LineageCommand
     public static Command Build()
     {
         var options = new ClientOptions();
-        var uri = new Argument<string>("uri") { Description = "models:/name@alias, models:/name/3, runs:/RUN_ID or datasets:/name/digest" };
+        var uri = new Argument<string>("uri") { Description = "models:/name@alias, models:/name/3, runs:/RUN_ID, datasets:/name@3 or datasets:/name/digest" };
         var direction = new Option<string>("--direction") { Description = "up (where it came from), down (what came from it) or both", DefaultValueFactory = _ => "up" };
         direction.AcceptOnlyFromAmong("up", "down", "both");
         var depth = new Option<int>("--depth") { Description = "How many edges to follow (1-10)", DefaultValueFactory = _ => 5 };
@@ -25,7 +25,20 @@ internal static class LineageCommand
                 return;
             }
             var nodes = graph.Nodes.ToDictionary(n => n.Uri);
+            // A dataset version says what it held: its first files, their number and size.
+            var contents = new Dictionary<string, string>();
+            foreach (var node in graph.Nodes.Where(n => n.Kind == "dataset_version"))
+            {
+                var (name, version) = DataCommand.Reference(node.Uri["datasets:/".Length..]);
+                var info = await cli.Client.GetDatasetVersionAsync(name, version, ct);
+                var files = await cli.Client.GetDatasetManifestAsync(name, version, ct);
+                contents[node.Uri] = $"[dim]whose files were[/] {Markup.Escape(string.Join(", ", files.Take(5).Select(f => f.Path)))}{(files.Count > 5 ? ", ..." : "")} [dim]({info.FileCount:N0} files, {CliOutput.Bytes(info.TotalSize)}, sha256 {info.Digest[..12]})[/]";
+            }
             var tree = new Tree(Label(nodes[graph.Root]));
+            if (contents.TryGetValue(graph.Root, out var rootFiles))
+            {
+                tree.AddNode(rootFiles);
+            }
             var way = cli.Get(direction)!;
             if (way is "up" or "both")
             {
@@ -59,6 +72,10 @@ internal static class LineageCommand
                         _ => "read by",
                     };
                     var child = add($"[dim]{verb}[/] {Label(nodes[other])}");
+                    if (contents.TryGetValue(other, out var files))
+                    {
+                        child.AddNode(files);
+                    }
                     if (seen.Add(other))
                     {
                         Grow(child.AddNode, other, upward, seen);

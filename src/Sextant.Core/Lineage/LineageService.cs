@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using Dapper;
 using Sextant.Contracts;
+using Sextant.Core.Datasets;
 using Sextant.Core.Projects;
 using Sextant.Core.Registry;
 using Sextant.Core.Storage;
@@ -14,7 +15,7 @@ namespace Sextant.Core.Lineage;
 /// are read from the relations that record them (a run's dataset inputs, a model version's source run), so the
 /// graph can never disagree with them. Later capabilities add their edges here (deployments, traces, evaluations).
 /// </summary>
-public sealed class LineageService(SextantDatabase database, RegistryService registry)
+public sealed class LineageService(SextantDatabase database, RegistryService registry, DatasetService datasets)
 {
     public const int DefaultDepth = 3;
     public const int MaxDepth = 10;
@@ -23,6 +24,7 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
     private const string Run = "run";
     private const string Model = "model_version";
     private const string Dataset = "dataset";
+    private const string DatasetVersion = "dataset_version";
 
     /// <summary>The graph around <paramref name="uri"/>: upstream (where it came from), downstream (what came from it) or both.</summary>
     public async Task<LineageResponse> GetAsync(Caller caller, string? uri, string? direction, long? depth, CancellationToken cancellationToken = default)
@@ -98,13 +100,19 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
                 new { runId, project = caller.ProjectId });
             return name is null ? throw SextantException.NotFound($"Run with id={runId} not found.") : RunNode(runId, name);
         }
+        if (uri.StartsWith("datasets:/", StringComparison.Ordinal) && !uri["datasets:/".Length..].Contains('/', StringComparison.Ordinal))
+        {
+            // datasets:/name@3 (or datasets:/name, the latest): a version of a versioned dataset.
+            var version = await datasets.ResolveAsync(caller, uri, cancellationToken: cancellationToken);
+            return DatasetVersionNode(version.Name, version.Version);
+        }
         if (uri.StartsWith("datasets:/", StringComparison.Ordinal))
         {
             var rest = uri["datasets:/".Length..];
             var slash = rest.LastIndexOf('/');
             if (slash <= 0 || slash == rest.Length - 1)
             {
-                throw SextantException.Invalid("uri", $"A dataset URI looks like datasets:/<name>/<digest>; got '{uri}'.");
+                throw SextantException.Invalid("uri", $"A dataset URI looks like datasets:/<name>@<version> or datasets:/<name>/<digest>; got '{uri}'.");
             }
             var (name, digest) = (rest[..slash], rest[(slash + 1)..]);
             var found = await connection.ExecuteScalarAsync<long?>(
@@ -132,18 +140,36 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
                 result.AddRange(runs.Select(r => (RunNode(r.Uuid, r.Name), new LineageEdge(node.Uri, $"runs:/{r.Uuid}", "input"))));
                 break;
             }
+            case DatasetVersion when down:
+            {
+                var runs = await connection.QueryAsync<(string Uuid, string Name)>(
+                    """
+                    SELECT DISTINCT r.run_uuid, r.name FROM datasets d JOIN run_inputs ri ON ri.dataset_id = d.id JOIN runs r ON r.id = ri.run_id
+                    WHERE r.project_id = @project AND d.source_type = 'sextant' AND d.source = @uri ORDER BY r.run_uuid
+                    """,
+                    new { project = caller.ProjectId, uri = node.Uri });
+                result.AddRange(runs.Select(r => (RunNode(r.Uuid, r.Name), new LineageEdge(node.Uri, $"runs:/{r.Uuid}", "input"))));
+                break;
+            }
             case Run:
             {
                 var runId = node.Uri["runs:/".Length..];
                 if (up)
                 {
-                    var datasets = await connection.QueryAsync<(string Name, string Digest)>(
+                    var inputs = await connection.QueryAsync<(string Name, string Digest, string SourceType, string Source)>(
                         """
-                        SELECT DISTINCT d.name, d.digest FROM runs r JOIN run_inputs ri ON ri.run_id = r.id JOIN datasets d ON d.id = ri.dataset_id
+                        SELECT DISTINCT d.name, d.digest, d.source_type, d.source FROM runs r JOIN run_inputs ri ON ri.run_id = r.id JOIN datasets d ON d.id = ri.dataset_id
                         WHERE r.run_uuid = @runId AND r.project_id = @project ORDER BY d.name, d.digest
                         """,
                         new { runId, project = caller.ProjectId });
-                    result.AddRange(datasets.Select(d => (DatasetNode(d.Name, d.Digest), new LineageEdge($"datasets:/{d.Name}/{d.Digest}", node.Uri, "input"))));
+                    result.AddRange(inputs.Select(d =>
+                    {
+                        // Inputs recorded against a dataset version (source type sextant) are that version's node.
+                        var input = d.SourceType == "sextant" && d.Source.StartsWith("datasets:/", StringComparison.Ordinal) && d.Source.Contains('@', StringComparison.Ordinal)
+                            ? DatasetVersionNode(d.Source["datasets:/".Length..d.Source.LastIndexOf('@')], long.Parse(d.Source[(d.Source.LastIndexOf('@') + 1)..], CultureInfo.InvariantCulture))
+                            : DatasetNode(d.Name, d.Digest);
+                        return (input, new LineageEdge(input.Uri, node.Uri, "input"));
+                    }));
                 }
                 if (down)
                 {
@@ -183,6 +209,9 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
     private static LineageNode RunNode(string runId, string name) => new($"runs:/{runId}", Run, $"run {name}");
 
     private static LineageNode ModelNode(string name, string version) => new($"models:/{name}/{version}", Model, $"model {name} version {version}");
+
+    private static LineageNode DatasetVersionNode(string name, long version) =>
+        new($"datasets:/{name}@{version.ToString(CultureInfo.InvariantCulture)}", DatasetVersion, $"dataset {name} version {version.ToString(CultureInfo.InvariantCulture)}");
 
     private static LineageNode DatasetNode(string name, string digest) => new($"datasets:/{name}/{digest}", Dataset, $"dataset {name} ({digest})");
 

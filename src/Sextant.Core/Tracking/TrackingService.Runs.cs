@@ -162,6 +162,11 @@ public sealed partial class TrackingService
         {
             var field = $"datasets[{i}]";
             var dataset = inputs[i]?.Dataset ?? throw SextantException.Missing($"{field}.dataset");
+            if (await DatasetVersionReferenceAsync(caller, dataset, $"{field}.dataset.source", cancellationToken) is { } versioned)
+            {
+                dataset = versioned;
+                inputs = [.. inputs.Select((input, j) => j == i ? input with { Dataset = versioned } : input)];
+            }
             TrackingValidation.Value(dataset.Name, $"{field}.dataset.name", 500);
             TrackingValidation.Value(dataset.Digest, $"{field}.dataset.digest", 36);
             TrackingValidation.Value(dataset.SourceType, $"{field}.dataset.source_type", 36);
@@ -214,6 +219,57 @@ public sealed partial class TrackingService
         }
         await CommitAsync(transaction, cancellationToken);
     }
+
+    /// <summary>
+    /// A run input that names a Sextant dataset version (source type "sextant", or a source that is, or holds as its
+    /// "uri" or "url", datasets:/name@version) is recorded against that version: its source becomes the canonical
+    /// datasets:/name@N and its digest the version's, so lineage and the dataset pages find the run.
+    /// </summary>
+    private async Task<Dataset?> DatasetVersionReferenceAsync(Caller caller, Dataset dataset, string field, CancellationToken cancellationToken)
+    {
+        var source = dataset.Source ?? "";
+        var match = DatasetUriPattern().Match(source);
+        var claimed = dataset.SourceType == "sextant" || source.StartsWith("datasets:/", StringComparison.Ordinal)
+            || (match.Success && source.TrimStart().StartsWith('{') && source.Contains("\"ur", StringComparison.Ordinal));
+        if (!claimed)
+        {
+            return null;
+        }
+        if (!match.Success)
+        {
+            throw SextantException.Invalid(field, $"A dataset of source type 'sextant' names its version as datasets:/<name>@<version>; got '{(source.Length > 200 ? source[..200] : source)}'.");
+        }
+        var name = match.Groups["name"].Value;
+        var version = match.Groups["version"].Success ? match.Groups["version"].Value : null;
+        long? number = null;
+        if (version is not null and not "latest")
+        {
+            var digits = version[0] is 'v' or 'V' ? version[1..] : version;
+            number = long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+                ? n : throw SextantException.Invalid(field, $"'{match.Value}' does not name a version (a number, v<N> or latest).");
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var found = await connection.QuerySingleOrDefaultAsync<(long Version, string Digest)?>(
+            $"""
+            SELECT v.version, v.digest FROM dataset_versions v JOIN versioned_datasets d ON d.id = v.dataset_id
+            WHERE d.project_id = @project AND d.name = @name {(number is null ? "" : "AND v.version = @number")} ORDER BY v.version DESC LIMIT 1
+            """,
+            new { project = caller.ProjectId, name, number });
+        if (found is not { } resolved)
+        {
+            throw SextantException.Invalid(field, $"No dataset version '{match.Value}' in this project.");
+        }
+        return dataset with
+        {
+            Name = string.IsNullOrEmpty(dataset.Name) ? name : dataset.Name,
+            Digest = resolved.Digest[..32],
+            SourceType = "sextant",
+            Source = $"datasets:/{name}@{resolved.Version.ToString(CultureInfo.InvariantCulture)}",
+        };
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"datasets:/(?<name>[A-Za-z0-9][A-Za-z0-9._\-]{0,199})(@(?<version>[A-Za-z0-9]+))?")]
+    private static partial System.Text.RegularExpressions.Regex DatasetUriPattern();
 
     public async Task<MetricHistoryResponse> GetMetricHistoryAsync(Caller caller, string? runId, string? metricKey, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
     {

@@ -226,4 +226,45 @@ public sealed class DatasetClientTests(ServerFixture fixture) : IClassFixture<Se
         var bad = await CliRunner.RunAsync(fixture.Address, "data", "get", "cli-ds@", "-o", damaged);
         Assert.Equal(1, bad.ExitCode);
     }
+
+    [Fact]
+    public async Task A_run_reading_a_dataset_version_joins_the_lineage_from_data_to_model()
+    {
+        using var client = fixture.CreateClient();
+        var root = Folder("lineage", ("train.csv", "x,y\n1,2\n"), ("labels/l.txt", "l"));
+        await client.AddDatasetAsync(root, "lineage-ds");
+        string runId;
+        await using (var run = await client.StartRunAsync("lineage-data", "trainer"))
+        {
+            await run.LogDatasetInputAsync("lineage-ds@1", "training");
+            await run.LogArtifactAsync(new MemoryStream([1]), "model/weights.bin");
+            runId = run.RunId;
+        }
+        await client.RegisterModelAsync("lineage-model", $"runs:/{runId}/model");
+
+        var down = await client.GetLineageAsync("datasets:/lineage-ds@1", "down", 5);
+        Assert.Contains(down.Nodes, n => n.Uri == $"runs:/{runId}");
+        Assert.Contains(down.Nodes, n => n.Uri == "models:/lineage-model/1");
+        var up = await client.GetLineageAsync("models:/lineage-model/1", "up", 5);
+        Assert.Contains(up.Edges, e => e.From == "datasets:/lineage-ds@1" && e.To == $"runs:/{runId}" && e.Kind == "input");
+        var inputs = (await client.GetRunAsync(runId)).Inputs.DatasetInputs;
+        Assert.Equal(("sextant", "datasets:/lineage-ds@1"), (inputs[0].Dataset.SourceType, inputs[0].Dataset.Source));
+
+        var tree = await CliRunner.RunAsync(fixture.Address, "lineage", "models:/lineage-model/1");
+        Assert.Equal(0, tree.ExitCode);
+        Assert.Contains("dataset lineage-ds version 1", tree.Out);
+        Assert.Contains("whose files were", tree.Out);
+        Assert.Contains("labels/l.txt", tree.Out);
+
+        // MLflow clients name the version in their source; an unknown version is refused, naming the field.
+        await using var other = await client.StartRunAsync("lineage-data", "mlflow-style");
+        var mlflow = new Sextant.Contracts.LogInputsRequest(other.RunId,
+            [new Sextant.Contracts.DatasetInput(null, new Sextant.Contracts.Dataset("train", "abc", "http", "{\"url\": \"datasets:/lineage-ds@1\"}"))]);
+        using var http = new HttpClient { BaseAddress = fixture.Address };
+        var answer = await http.PostAsync("api/2.0/mlflow/runs/log-inputs", System.Net.Http.Json.JsonContent.Create(mlflow, Sextant.Contracts.SextantJsonContext.Default.LogInputsRequest));
+        Assert.True(answer.IsSuccessStatusCode);
+        Assert.Contains(( await client.GetLineageAsync("datasets:/lineage-ds@1", "down", 1)).Nodes, n => n.Uri == $"runs:/{other.RunId}");
+        var unknown = await Assert.ThrowsAsync<SextantApiException>(() => other.LogDatasetInputAsync("lineage-ds@9"));
+        Assert.Equal((System.Net.HttpStatusCode.BadRequest, "datasets[0].dataset.source"), (unknown.StatusCode, unknown.Field));
+    }
 }

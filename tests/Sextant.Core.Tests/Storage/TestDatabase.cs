@@ -1,4 +1,5 @@
 using Sextant.Core.Artifacts;
+using Sextant.Core.Datasets;
 using Sextant.Core.Lineage;
 using Sextant.Core.Projects;
 using Sextant.Core.Registry;
@@ -17,9 +18,11 @@ public sealed class TestDatabase : IAsyncDisposable
         Writer = new TrackingWriter(database, options);
         Projects = new ProjectService(database);
         Tracking = new TrackingService(database, Writer, options);
-        Artifacts = new ArtifactService(database, new LocalBlobStore(Path.Combine(folder, "blobs")));
+        var blobs = new LocalBlobStore(Path.Combine(folder, "blobs"));
+        Artifacts = new ArtifactService(database, blobs);
         Registry = new RegistryService(database, Tracking, options);
-        Lineage = new LineageService(database, Registry);
+        Datasets = new DatasetService(database, blobs);
+        Lineage = new LineageService(database, Registry, Datasets);
     }
 
     public SextantDatabase Database { get; }
@@ -29,6 +32,7 @@ public sealed class TestDatabase : IAsyncDisposable
     public TrackingService Tracking { get; }
     public ArtifactService Artifacts { get; }
     public RegistryService Registry { get; }
+    public DatasetService Datasets { get; }
     public LineageService Lineage { get; }
 
     /// <summary>The anonymous local admin of the default project.</summary>
