@@ -18,6 +18,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# ONNX Runtime (model signatures) needs the en_US.UTF-8 locale.
+if ! locale -a 2>/dev/null | grep -qi '^en_US\.utf-\?8$'; then
+  if [ ! -f /usr/share/i18n/locales/en_US ]; then
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq locales >/dev/null
+  fi
+  echo "test.sh: generating the en_US.UTF-8 locale (localedef)"
+  $SUDO localedef -i en_US -f UTF-8 en_US.UTF-8
+fi
+
 log=$(mktemp)
 dotnet test Sextant.slnx --nologo "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

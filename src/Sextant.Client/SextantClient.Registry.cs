@@ -45,8 +45,9 @@ public sealed partial class SextantClient
     /// Registers a new version of <paramref name="name"/> (creating the model first when needed) from
     /// <paramref name="source"/>, e.g. <c>runs:/RUN_ID/model</c>; the server keeps its own copy of the files.
     /// </summary>
+    /// <param name="flavor">onnx, mlnet or opaque: the files must then be of that flavor. Omitted, the server detects it.</param>
     public async Task<ModelVersion> RegisterModelAsync(string name, string source, string? runId = null, string? description = null,
-        IReadOnlyDictionary<string, string>? tags = null, CancellationToken cancellationToken = default)
+        IReadOnlyDictionary<string, string>? tags = null, string? flavor = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentException.ThrowIfNullOrEmpty(source);
@@ -65,7 +66,7 @@ public sealed partial class SextantClient
         {
             runId = source["runs:/".Length..].Split('/')[0];
         }
-        var request = new CreateModelVersionRequest(name, source, runId, tags?.Select(t => new KeyValue(t.Key, t.Value)).ToList(), Description: description);
+        var request = new CreateModelVersionRequest(name, source, runId, tags?.Select(t => new KeyValue(t.Key, t.Value)).ToList(), Description: description, Flavor: flavor);
         var response = await PostJsonAsync(Registry + "model-versions/create", request, Wire.CreateModelVersionRequest, Wire.ModelVersionResponse, cancellationToken).ConfigureAwait(false);
         return response.ModelVersion;
     }

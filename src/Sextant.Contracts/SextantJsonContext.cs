@@ -12,6 +12,7 @@ namespace Sextant.Contracts;
     AllowTrailingCommas = false,
     ReadCommentHandling = JsonCommentHandling.Disallow)]
 [JsonSerializable(typeof(ModelVersion))]
+[JsonSerializable(typeof(ModelSignature))]
 [JsonSerializable(typeof(RegisteredModel))]
 [JsonSerializable(typeof(CreateRegisteredModelRequest))]
 [JsonSerializable(typeof(RegisteredModelNameRequest))]

@@ -67,10 +67,10 @@ internal static class ModelsCommand
             {
                 cli.Console.MarkupLine($"  tag {Markup.Escape(tag.Key)} = {Markup.Escape(tag.Value)}");
             }
-            var table = new Table().AddColumns("Version", "Aliases", "Status", "Run", "Source", "Created");
+            var table = new Table().AddColumns("Version", "Aliases", "Flavor", "Status", "Run", "Source", "Created");
             foreach (var v in versions.ModelVersions)
             {
-                table.AddRow(Markup.Escape(v.Version), Markup.Escape(string.Join(", ", v.Aliases)), Markup.Escape(v.Status), Markup.Escape(v.RunId ?? "-"),
+                table.AddRow(Markup.Escape(v.Version), Markup.Escape(string.Join(", ", v.Aliases)), Markup.Escape(v.Flavor ?? "opaque"), Markup.Escape(v.Status), Markup.Escape(v.RunId ?? "-"),
                     Markup.Escape(v.Source), CliOutput.Time(v.CreationTimestamp));
             }
             cli.Console.Write(table);
@@ -84,19 +84,28 @@ internal static class ModelsCommand
         var source = new Option<string>("--source") { Description = "Where the model files are, e.g. runs:/RUN_ID/model", Required = true };
         var runId = new Option<string?>("--run-id") { Description = "The run that produced the model (taken from a runs:/ source when omitted)" };
         var description = new Option<string?>("--description") { Description = "A description of this version" };
-        var command = new Command("register", "Register a new version of a model") { name, source, runId, description };
+        var flavor = new Option<string?>("--flavor") { Description = "onnx, mlnet or opaque; the files must then be of that flavor (detected when omitted)" };
+        var command = new Command("register", "Register a new version of a model") { name, source, runId, description, flavor };
         command.SetClientAction(options, async (cli, ct) =>
         {
-            var version = await cli.Client.RegisterModelAsync(cli.Get(name), cli.Get(source)!, cli.Get(runId), cli.Get(description), cancellationToken: ct);
+            var version = await cli.Client.RegisterModelAsync(cli.Get(name), cli.Get(source)!, cli.Get(runId), cli.Get(description), flavor: cli.Get(flavor), cancellationToken: ct);
             if (cli.Json)
             {
                 cli.WriteJson(new ModelVersionResponse(version), SextantJsonContext.Default.ModelVersionResponse);
                 return;
             }
-            cli.Console.MarkupLine($"Registered [bold]{Markup.Escape(version.Name)}[/] version {Markup.Escape(version.Version)} (models:/{Markup.Escape(version.Name)}/{Markup.Escape(version.Version)}).");
+            cli.Console.MarkupLine($"Registered [bold]{Markup.Escape(version.Name)}[/] version {Markup.Escape(version.Version)} (models:/{Markup.Escape(version.Name)}/{Markup.Escape(version.Version)}), flavor {Markup.Escape(version.Flavor ?? "opaque")}.");
+            if (version.Signature is { } signature)
+            {
+                cli.Console.MarkupLine($"  inputs:  {Markup.Escape(Specs(signature.Inputs))}");
+                cli.Console.MarkupLine($"  outputs: {Markup.Escape(Specs(signature.Outputs))}");
+            }
         });
         return command;
     }
+
+    private static string Specs(IReadOnlyList<TensorSpec> specs) =>
+        string.Join(", ", specs.Select(s => $"{s.Name}: {s.Type}{(s.Shape.Count == 0 ? "" : "[" + string.Join(",", s.Shape.Select(d => d < 0 ? "?" : d.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]")}"));
 
     private static Command Alias(ClientOptions options)
     {

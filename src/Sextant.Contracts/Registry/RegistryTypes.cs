@@ -14,7 +14,15 @@ public sealed record ModelVersion(
     IReadOnlyList<KeyValue> Tags,
     string? RunLink,
     IReadOnlyList<string> Aliases,
-    string UserId);
+    string UserId,
+    string? Flavor = null,
+    ModelSignature? Signature = null);
+
+/// <summary>A model's inputs and outputs as its own files declare them (ONNX graph, ML.NET schema).</summary>
+public sealed record ModelSignature(IReadOnlyList<TensorSpec> Inputs, IReadOnlyList<TensorSpec> Outputs);
+
+/// <summary>One input or output: its name, element type, and shape (-1 where a dimension is dynamic; empty for scalars and columns).</summary>
+public sealed record TensorSpec(string Name, string Type, IReadOnlyList<long> Shape);
 
 /// <summary>An alias of a registered model and the version it points at.</summary>
 public sealed record RegisteredModelAlias(string Alias, string Version);
@@ -47,8 +55,9 @@ public sealed record SetModelAliasRequest(string? Name, string? Alias, string? V
 
 public sealed record DeleteModelAliasRequest(string? Name, string? Alias);
 
+/// <param name="Flavor">Sextant's extension: onnx, mlnet or opaque. Declared, the files must be of that flavor; omitted, it is detected.</param>
 public sealed record CreateModelVersionRequest(
-    string? Name, string? Source, string? RunId = null, IReadOnlyList<KeyValue>? Tags = null, string? RunLink = null, string? Description = null);
+    string? Name, string? Source, string? RunId = null, IReadOnlyList<KeyValue>? Tags = null, string? RunLink = null, string? Description = null, string? Flavor = null);
 
 public sealed record ModelVersionRequest(string? Name, string? Version);
 

@@ -154,9 +154,9 @@ public sealed partial class RegistryService
 
     private static async Task<List<ModelVersion>> LoadVersionsAsync(DbConnection connection, string where, object? parameters, string orderBy)
     {
-        var rows = (await connection.QueryAsync<(long Id, long ModelId, string Name, long Version, string Source, string? RunId, string? RunLink, string Description, string Status, string UserId, long Created, long Updated)>(
+        var rows = (await connection.QueryAsync<(long Id, long ModelId, string Name, long Version, string Source, string? RunId, string? RunLink, string Description, string Status, string UserId, long Created, long Updated, string? Flavor, string? Signature)>(
             $"""
-            SELECT v.id, v.model_id, m.name, v.version, v.source, v.run_id, v.run_link, v.description, v.status, v.user_id, v.creation_time, v.last_updated_time
+            SELECT v.id, v.model_id, m.name, v.version, v.source, v.run_id, v.run_link, v.description, v.status, v.user_id, v.creation_time, v.last_updated_time, v.flavor, v.signature
             FROM model_versions v JOIN registered_models m ON m.id = v.model_id WHERE {where} ORDER BY {orderBy}
             """,
             parameters)).ToList();
@@ -171,6 +171,7 @@ public sealed partial class RegistryService
                 $"SELECT model_id, alias, version FROM model_aliases WHERE model_id IN ({string.Join(',', rows.Select(r => r.ModelId).Distinct())}) ORDER BY alias"))
             .ToLookup(a => (a.ModelId, a.Version), a => a.Alias);
         return rows.Select(r => new ModelVersion(r.Name, r.Version.ToString(CultureInfo.InvariantCulture), r.Created, r.Updated, NoStage, r.Description,
-            r.Source, r.RunId, r.Status, tags[r.Id].ToList(), r.RunLink, aliases[(r.ModelId, r.Version)].ToList(), r.UserId)).ToList();
+            r.Source, r.RunId, r.Status, tags[r.Id].ToList(), r.RunLink, aliases[(r.ModelId, r.Version)].ToList(), r.UserId,
+            r.Flavor, r.Signature is null ? null : System.Text.Json.JsonSerializer.Deserialize(r.Signature, SextantJsonContext.Default.ModelSignature))).ToList();
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Dapper;
 using Sextant.Contracts;
+using Sextant.Core.Artifacts;
 using Sextant.Core.Projects;
 using Sextant.Core.Storage;
 using Sextant.Core.Tracking;
@@ -16,7 +17,7 @@ namespace Sextant.Core.Registry;
 /// (as references to the same content-addressed blobs) under <c>registry/&lt;model id&gt;/&lt;version&gt;/</c>, so they
 /// stay as registered whatever happens to the run's artifacts.
 /// </summary>
-public sealed partial class RegistryService(SextantDatabase database, TrackingService tracking, TrackingOptions options)
+public sealed partial class RegistryService(SextantDatabase database, TrackingService tracking, TrackingOptions options, IBlobStore blobs)
 {
     /// <summary>Copied model files live under this artifact folder, which only the registry writes.</summary>
     public const string StorageRoot = "registry";
@@ -156,7 +157,9 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
             // The run must be the caller's: a version may not point at another project's run.
             await tracking.RunArtifactRootAsync(caller, runId, cancellationToken: cancellationToken);
         }
+        var declared = ModelFlavors.Declared(request.Flavor);
         var files = await SourceFolderAsync(caller, source, cancellationToken);
+        var (flavor, signature) = await FlavorAsync(caller, files, declared, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
         var now = Clock.NowMs();
@@ -189,10 +192,14 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
         }
         var versionId = await connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO model_versions (model_id, version, source, run_id, run_link, storage_path, description, status, user_id, creation_time, last_updated_time)
-            VALUES (@model, @version, @source, @runId, @runLink, @storage, @description, @status, @user, @now, @now) RETURNING id
+            INSERT INTO model_versions (model_id, version, source, run_id, run_link, storage_path, description, status, user_id, creation_time, last_updated_time, flavor, signature)
+            VALUES (@model, @version, @source, @runId, @runLink, @storage, @description, @status, @user, @now, @now, @flavor, @signature) RETURNING id
             """,
-            new { model = model.Id, version = model.Version, source, runId, runLink, storage, description, status = Ready, user = "", now },
+            new
+            {
+                model = model.Id, version = model.Version, source, runId, runLink, storage, description, status = Ready, user = "", now, flavor,
+                signature = signature is null ? null : System.Text.Json.JsonSerializer.Serialize(signature, SextantJsonContext.Default.ModelSignature),
+            },
             transaction);
         foreach (var tag in tags)
         {
@@ -474,6 +481,21 @@ public sealed partial class RegistryService(SextantDatabase database, TrackingSe
     /// The artifact folder a source names when it is one of this server's (runs:/RUN/path or mlflow-artifacts:/path),
     /// or null for any other location (then nothing is copied and the source is kept as given).
     /// </summary>
+    /// <summary>The flavor and signature of the files under <paramref name="folder"/> (none: opaque, unless a flavor was declared).</summary>
+    private async Task<(string Flavor, ModelSignature? Signature)> FlavorAsync(Caller caller, string? folder, string? declared, CancellationToken cancellationToken)
+    {
+        var files = new List<ModelFlavors.ModelFile>();
+        if (folder is not null)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            files.AddRange(await connection.QueryAsync<ModelFlavors.ModelFile>(
+                "SELECT path AS Path, sha256 AS Sha256, size AS Size FROM artifact_files WHERE project_id = @project AND path >= @from AND path < @to ORDER BY path",
+                new { project = caller.ProjectId, from = folder + "/", to = folder + "0" }));
+        }
+        // Loading a model is CPU work: off the request's thread.
+        return await Task.Run(() => ModelFlavors.Detect(files, declared, blobs), cancellationToken);
+    }
+
     private async Task<string?> SourceFolderAsync(Caller caller, string source, CancellationToken cancellationToken)
     {
         string? folder = null;

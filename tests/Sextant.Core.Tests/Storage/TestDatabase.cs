@@ -20,7 +20,7 @@ public sealed class TestDatabase : IAsyncDisposable
         Tracking = new TrackingService(database, Writer, options);
         var blobs = new LocalBlobStore(Path.Combine(folder, "blobs"));
         Artifacts = new ArtifactService(database, blobs);
-        Registry = new RegistryService(database, Tracking, options);
+        Registry = new RegistryService(database, Tracking, options, blobs);
         Datasets = new DatasetService(database, blobs);
         Lineage = new LineageService(database, Registry, Datasets);
     }
