@@ -47,6 +47,7 @@ public sealed class RegistryUiTests(SeededFixture fixture) : IClassFixture<Seede
         await page.GotoInteractiveAsync($"/ui/model-version?name={SeededFixture.Model}&version=1");
         await Expect(page.GetByTestId("version-alias")).ToHaveTextAsync("@champion");
         await Expect(page.GetByTestId("model-files")).ToContainTextAsync("confusion.png");
+        await Expect(page.GetByTestId("flavor")).ToHaveTextAsync("opaque");
         var lineage = page.GetByTestId("lineage");
         await Expect(lineage).ToContainTextAsync("run run-0-cnn");
         await Expect(lineage).ToContainTextAsync("dataset mnist-train (9f2c)");
