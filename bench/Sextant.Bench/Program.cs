@@ -8,6 +8,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- ui [runs]   (needs /usr/bin/chromium)
 //   dotnet run -c Release --project bench/Sextant.Bench -- search-profile [runs]   (in-process split of one search)
 //   dotnet run -c Release --project bench/Sextant.Bench -- registry   (models:/ resolution and lineage latency)
+//   dotnet run -c Release --project bench/Sextant.Bench -- data <path to sextant.dll> [files] [GiB]   (sextant data add/get)
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
@@ -17,6 +18,7 @@ return args.FirstOrDefault() switch
     "ui" => await UiBenchmark.RunAsync(args.Skip(1).ToArray()),
     "search-profile" => await SearchProfile.RunAsync(args.Skip(1).ToArray()),
     "registry" => await RegistryBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "data" => await DataBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
