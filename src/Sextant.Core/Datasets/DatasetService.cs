@@ -435,7 +435,11 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
         }
         var rest = uri["datasets:/".Length..];
         var at = rest.LastIndexOf('@');
-        return await GetVersionAsync(caller, at < 0 ? rest : rest[..at], at < 0 ? null : rest[(at + 1)..], cancellationToken);
+        var (name, version) = (at < 0 ? rest : rest[..at], at < 0 ? null : rest[(at + 1)..]);
+        // Checked here so that the error names the URI's field.
+        DatasetName(name, field);
+        VersionSpec(version, field);
+        return await GetVersionAsync(caller, name, version, cancellationToken);
     }
 
     public async Task<Stream> OpenManifestAsync(Caller caller, string? name, string? version, CancellationToken cancellationToken = default)

@@ -69,7 +69,9 @@ public abstract class LineageContractTests(DatabaseEngine engine) : IAsyncLifeti
 
     [Theory]
     [InlineData("s3://bucket/x", "uri")]
-    [InlineData("datasets:/no-digest", "uri")]
+    [InlineData("datasets:/-bad-name@1", "uri")]
+    [InlineData("datasets:/customers@zero", "uri")]
+    [InlineData("datasets:/customers/", "uri")]
     [InlineData("", "uri")]
     public async Task Bad_lineage_requests_are_refused(string uri, string field)
     {
@@ -78,6 +80,7 @@ public abstract class LineageContractTests(DatabaseEngine engine) : IAsyncLifeti
         Assert.Equal("depth", (await Assert.ThrowsAsync<SextantException>(() => _db.Lineage.GetAsync(Admin, "models:/churn/1", "up", 11))).Field);
         Assert.Equal("direction", (await Assert.ThrowsAsync<SextantException>(() => _db.Lineage.GetAsync(Admin, "models:/churn/1", "sideways", 2))).Field);
         Assert.Equal(404, (await Assert.ThrowsAsync<SextantException>(() => _db.Lineage.GetAsync(Admin, "datasets:/customers/zz", null, null))).StatusCode);
+        Assert.Equal(404, (await Assert.ThrowsAsync<SextantException>(() => _db.Lineage.GetAsync(Admin, "datasets:/no-such-data@1", null, null))).StatusCode);
     }
 
     [Fact]
