@@ -24,6 +24,9 @@ public sealed partial class SextantClient
     /// <summary>Called between hashing and uploading (tests change a file there).</summary>
     internal Func<Task>? AfterHashingForTests { get; set; }
 
+    /// <summary>How long making a version may take (the server profiles its tables meanwhile).</summary>
+    public TimeSpan DatasetVersionTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
     /// <summary>How many files are hashed and batches sent at once.</summary>
     public int DataParallelism { get; init; } = Math.Max(2, Environment.ProcessorCount);
 
@@ -78,8 +81,10 @@ public sealed partial class SextantClient
                 Interlocked.Add(ref uploaded, batch.Sum(b => b.Size));
             }).ConfigureAwait(false);
         await UploadBatchAsync([new UploadItem(digest, canonical.Length, "(manifest)", () => new MemoryStream(canonical, writable: false))], cancellationToken).ConfigureAwait(false);
-        var created = await PostJsonAsync($"api/v1/datasets/{Segment(name)}/versions", new CreateDatasetVersionRequest(digest, message),
-            Wire.CreateDatasetVersionRequest, Wire.CreateDatasetVersionResponse, cancellationToken).ConfigureAwait(false);
+        // Making the version profiles its tables on the server (up to 200 files of up to 1 GiB): it may take long.
+        var created = await SendJsonAsync(HttpMethod.Post, $"api/v1/datasets/{Segment(name)}/versions",
+            System.Net.Http.Json.JsonContent.Create(new CreateDatasetVersionRequest(digest, message), Wire.CreateDatasetVersionRequest), null,
+            Wire.CreateDatasetVersionResponse, cancellationToken, DatasetVersionTimeout).ConfigureAwait(false);
         return new DatasetAddResult(created.Version, created.Created, manifest.Count, missing.Count, uploaded);
     }
 
@@ -130,6 +135,11 @@ public sealed partial class SextantClient
                     throw new IOException($"'{relative}' is a link to a folder inside the dataset; its files are added through the folder itself, so remove the link.");
                 }
             }
+            if (info is FileInfo && !IsRegularFile(info.FullName))
+            {
+                // A FIFO would block the add forever; sockets and devices are not data either.
+                throw new IOException($"'{relative}' is not a regular file (a pipe, socket or device); a dataset holds regular files only.");
+            }
             if (info is FileInfo)
             {
                 if (Path.DirectorySeparatorChar != '\\' && relative.Contains('\\', StringComparison.Ordinal))
@@ -140,6 +150,23 @@ public sealed partial class SextantClient
             }
         }
         return result;
+    }
+
+    /// <summary>Whether a path (links followed) is a regular file. Linux asks statx; elsewhere every file counts as one.</summary>
+    private static bool IsRegularFile(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return true;
+        }
+        var buffer = new byte[256];
+        // statx(AT_FDCWD, path, follow links, STATX_TYPE): stx_mode is the 16 bits at offset 28 on every architecture.
+        if (NativeMethods.Statx(-100, path, 0, 1, buffer) != 0)
+        {
+            return true;
+        }
+        var mode = BitConverter.ToUInt16(buffer, 28);
+        return (mode & 0xF000) == 0x8000;
     }
 
     private static async Task<ManifestEntry> HashFileAsync(string fullPath, string relative, CancellationToken cancellationToken)
@@ -380,7 +407,8 @@ public sealed partial class SextantClient
     private static async Task WriteVerifiedAsync(Stream source, long size, string sha, string target, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        var temp = target + ".sextant-partial";
+        // A name no file of the dataset can have: only this call's own file is ever deleted.
+        var temp = Path.Combine(Path.GetDirectoryName(target)!, $".sextant-{Guid.NewGuid():N}.partial");
         try
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

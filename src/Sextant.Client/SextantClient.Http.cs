@@ -15,11 +15,13 @@ public sealed partial class SextantClient
     internal const string IdempotencyKeyHeader = "Idempotency-Key";
 
     /// <param name="idempotencyKey">Sent as the Idempotency-Key header, so that the server applies a retried write once.</param>
+    /// <param name="limit">How long this call may take; <see cref="RequestTimeout"/> when null.</param>
     internal async Task<TResponse> SendJsonAsync<TResponse>(
-        HttpMethod method, string path, HttpContent? content, string? idempotencyKey, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+        HttpMethod method, string path, HttpContent? content, string? idempotencyKey, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken,
+        TimeSpan? limit = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(RequestTimeout);
+        timeout.CancelAfter(limit ?? RequestTimeout);
         using var request = CreateRequest(method, path, content, idempotencyKey);
         try
         {
@@ -30,7 +32,7 @@ public sealed partial class SextantClient
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"{method} {request.RequestUri} did not complete within {RequestTimeout.TotalSeconds:0} s.");
+            throw new TimeoutException($"{method} {request.RequestUri} did not complete within {(limit ?? RequestTimeout).TotalSeconds:0} s.");
         }
         catch (OperationCanceledException e) when (IsHttpClientTimeout(e, cancellationToken))
         {

@@ -38,7 +38,8 @@ public sealed record StoredBlob(string Sha256, long Size);
 public sealed record StoredBlobsResponse(IReadOnlyList<StoredBlob> Blobs);
 
 /// <summary>The profiles of a version's tabular files (CSV, TSV, Parquet), computed when the version was made.</summary>
-public sealed record DatasetProfile(IReadOnlyList<TableProfile> Tables);
+/// <param name="NotProfiled">Tabular files past the per-version limit of profiled tables (in path order), left out.</param>
+public sealed record DatasetProfile(IReadOnlyList<TableProfile> Tables, long NotProfiled = 0);
 
 /// <param name="Sampled">True when quantiles, histograms and top categories come from a sample, not every row.</param>
 /// <param name="Error">Why the file could not be profiled (it is then stored without a profile).</param>

@@ -56,12 +56,14 @@ public sealed class LocalBlobStore : IBlobStore
             }
             var target = PathOf(sha);
             var folder = Path.GetDirectoryName(target)!;
-            if (File.Exists(target))
+            if (File.Exists(target) && new FileInfo(target).Length == size)
             {
                 File.Delete(tempPath);
             }
             else
             {
+                // Absent, or present with the wrong length (a batch cut short by a power loss before its sync):
+                // the content just received, verified, takes its place.
                 Directory.CreateDirectory(folder);
                 File.Move(tempPath, target, overwrite: true);
             }

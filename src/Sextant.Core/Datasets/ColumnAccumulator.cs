@@ -66,9 +66,10 @@ internal sealed class ColumnAccumulator(string name, string? declaredType = null
         }
     }
 
+    /// <summary>A typed number; NaN and the infinities are counted as nulls (they have no place in the statistics).</summary>
     public void AddNumber(double value, bool integer)
     {
-        if (double.IsNaN(value))
+        if (!double.IsFinite(value))
         {
             _nulls++;
             return;

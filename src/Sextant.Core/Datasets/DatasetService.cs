@@ -129,6 +129,11 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
                 try
                 {
                     var blob = await blobs.PutAsync(part, sha, durable: false, cancellationToken);
+                    if (part.Remaining > 0)
+                    {
+                        // The bytes that came hash as declared, but fewer came than the frame said.
+                        throw SextantException.Invalid("body", $"blob {index} ({sha}): the body ends after {length - part.Remaining} of its {length} bytes.");
+                    }
                     stored.Add(new StoredBlob(blob.Sha256, blob.Size));
                 }
                 catch (BlobMismatchException e)
@@ -224,11 +229,11 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
             throw SextantException.Invalid(message.Length > MaxMessageLength ? "message" : "description", $"At most {MaxMessageLength} characters.");
         }
         var files = await ReadManifestAsync(caller, manifestSha, cancellationToken);
-        var tables = await ProfileAsync(caller, datasetName, files, cancellationToken);
+        var (tables, notProfiled) = await ProfileAsync(caller, datasetName, files, cancellationToken);
         string? profileSha = null;
         if (tables.Count > 0)
         {
-            using var profile = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new DatasetProfile(tables), SextantJsonContext.Default.DatasetProfile));
+            using var profile = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new DatasetProfile(tables, notProfiled), SextantJsonContext.Default.DatasetProfile));
             profileSha = (await blobs.PutAsync(profile, cancellationToken)).Sha256;
         }
         var summaries = JsonSerializer.Serialize(tables.Select(t => new TableSummary(t.Path, t.Format, t.Rows, t.Columns.Count)).ToList(), CoreJsonContext.Default.ListTableSummary);
@@ -250,7 +255,12 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
             "SELECT version, digest FROM dataset_versions WHERE dataset_id = @datasetId ORDER BY version DESC LIMIT 1", new { datasetId }, transaction);
         if (latest is { } same && same.Digest == manifestSha)
         {
-            await transaction.RollbackAsync(cancellationToken);
+            if (request.Description is not null)
+            {
+                await connection.ExecuteAsync("UPDATE versioned_datasets SET description = @Description, last_updated_time = @now WHERE id = @datasetId",
+                    new { request.Description, now, datasetId }, transaction);
+            }
+            await transaction.CommitAsync(cancellationToken);
             return new CreateDatasetVersionResponse(await GetVersionAsync(caller, datasetName, same.Version.ToString(CultureInfo.InvariantCulture), cancellationToken), false);
         }
         var number = await connection.ExecuteScalarAsync<long>(
@@ -326,12 +336,12 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
     }
 
     /// <summary>Profiles the tabular files; a file whose path and content are those of the latest version keeps its profile.</summary>
-    private async Task<List<TableProfile>> ProfileAsync(Caller caller, string name, List<ManifestEntry> files, CancellationToken cancellationToken)
+    private async Task<(List<TableProfile> Tables, int NotProfiled)> ProfileAsync(Caller caller, string name, List<ManifestEntry> files, CancellationToken cancellationToken)
     {
         var tabular = files.Where(f => TabularProfiler.FormatOf(f.Path) is not null).ToList();
         if (tabular.Count == 0)
         {
-            return [];
+            return ([], 0);
         }
         var previous = new Dictionary<(string, string), TableProfile>();
         var latest = await LatestRowAsync(caller, name, cancellationToken);
@@ -348,16 +358,14 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
             }
         }
         var result = new List<TableProfile>();
-        foreach (var file in tabular)
+        // Tables past the cap are left out (the profile says how many), so a folder of many small CSV files makes
+        // neither the request nor the stored profile unbounded.
+        foreach (var file in tabular.Take(MaxProfiledFiles))
         {
             var format = TabularProfiler.FormatOf(file.Path)!;
             if (previous.TryGetValue((file.Path, file.Sha256), out var kept))
             {
                 result.Add(kept);
-            }
-            else if (result.Count(t => t.Error is null) >= MaxProfiledFiles)
-            {
-                result.Add(new TableProfile(file.Path, format, 0, [], Error: $"not profiled: a version profiles at most {MaxProfiledFiles} tabular files"));
             }
             else if (file.Size > MaxProfiledFileBytes)
             {
@@ -370,7 +378,7 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
                     cancellationToken));
             }
         }
-        return result;
+        return (result, Math.Max(0, tabular.Count - MaxProfiledFiles));
     }
 
     private sealed record VersionRow(string Name, long Version, string Digest, long FileCount, long TotalSize, string Message, long CreationTime, string Tables, string? ProfileSha256);
@@ -403,10 +411,10 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
             : throw SextantException.Invalid(field, $"'{field}' must be a version number (3 or v3) or 'latest'; got '{Shorten(version)}'.");
     }
 
-    private async Task<VersionRow> VersionRowAsync(Caller caller, string? name, string? version, CancellationToken cancellationToken)
+    private async Task<VersionRow> VersionRowAsync(Caller caller, string? name, string? version, CancellationToken cancellationToken, string versionField = "version")
     {
         var datasetName = DatasetName(name);
-        var number = VersionSpec(version);
+        var number = VersionSpec(version, versionField);
         await using var connection = await database.OpenAsync(cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<VersionRow>(
             $"""
@@ -436,6 +444,10 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
         var rest = uri["datasets:/".Length..];
         var at = rest.LastIndexOf('@');
         var (name, version) = (at < 0 ? rest : rest[..at], at < 0 ? null : rest[(at + 1)..]);
+        if (version is "")
+        {
+            throw SextantException.Invalid(field, $"'{Shorten(uri)}' has nothing after '@'; give a version (3, v3 or latest).");
+        }
         // Checked here so that the error names the URI's field.
         DatasetName(name, field);
         VersionSpec(version, field);
@@ -531,8 +543,8 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
         {
             throw SextantException.Missing("from");
         }
-        var a = await VersionRowAsync(caller, name, from, cancellationToken);
-        var b = await VersionRowAsync(caller, name, to, cancellationToken);
+        var a = await VersionRowAsync(caller, name, from, cancellationToken, "from");
+        var b = await VersionRowAsync(caller, name, to, cancellationToken, "to");
         var oldFiles = DatasetManifest.Parse(await ReadBlobAsync(a.Digest, cancellationToken)).ToDictionary(f => f.Path, StringComparer.Ordinal);
         var newFiles = DatasetManifest.Parse(await ReadBlobAsync(b.Digest, cancellationToken)).ToDictionary(f => f.Path, StringComparer.Ordinal);
         var added = newFiles.Values.Where(f => !oldFiles.ContainsKey(f.Path)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
@@ -542,8 +554,8 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
         var tables = new List<TableDiff>();
         if (changed.Any(c => TabularProfiler.FormatOf(c.Path) is not null))
         {
-            var oldProfiles = (await GetProfileAsync(caller, a.Name, a.Version.ToString(CultureInfo.InvariantCulture), cancellationToken)).Tables.ToDictionary(t => t.Path, StringComparer.Ordinal);
-            var newProfiles = (await GetProfileAsync(caller, b.Name, b.Version.ToString(CultureInfo.InvariantCulture), cancellationToken)).Tables.ToDictionary(t => t.Path, StringComparer.Ordinal);
+            var oldProfiles = (await GetProfileAsync(caller, a.Name, a.Version.ToString(CultureInfo.InvariantCulture), cancellationToken)).Tables.DistinctBy(t => t.Path).ToDictionary(t => t.Path, StringComparer.Ordinal);
+            var newProfiles = (await GetProfileAsync(caller, b.Name, b.Version.ToString(CultureInfo.InvariantCulture), cancellationToken)).Tables.DistinctBy(t => t.Path).ToDictionary(t => t.Path, StringComparer.Ordinal);
             foreach (var change in changed)
             {
                 if (oldProfiles.TryGetValue(change.Path, out var o) && newProfiles.TryGetValue(change.Path, out var n) && o.Error is null && n.Error is null)
@@ -557,12 +569,13 @@ public sealed partial class DatasetService(SextantDatabase database, IBlobStore 
 
     private static TableDiff DiffTable(TableProfile o, TableProfile n)
     {
-        var oldColumns = o.Columns.ToDictionary(c => c.Name, StringComparer.Ordinal);
-        var newColumns = n.Columns.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        // Profiles written before column names were made unique may repeat one: the first of a name counts.
+        var oldColumns = o.Columns.DistinctBy(c => c.Name, StringComparer.Ordinal).ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var newColumns = n.Columns.DistinctBy(c => c.Name, StringComparer.Ordinal).ToDictionary(c => c.Name, StringComparer.Ordinal);
         return new TableDiff(o.Path, o.Rows, n.Rows,
             [.. n.Columns.Where(c => !oldColumns.ContainsKey(c.Name)).Select(c => c.Name)],
             [.. o.Columns.Where(c => !newColumns.ContainsKey(c.Name)).Select(c => c.Name)],
-            [.. n.Columns.Where(c => oldColumns.ContainsKey(c.Name)).Select(c =>
+            [.. newColumns.Values.Where(c => oldColumns.ContainsKey(c.Name)).Select(c =>
             {
                 var p = oldColumns[c.Name];
                 return new ColumnChange(c.Name, p.Type, c.Type, p.Nulls, c.Nulls, p.DistinctEstimate, c.DistinctEstimate, p.Mean, c.Mean, p.Std, c.Std, p.Min, c.Min, p.Max, c.Max);

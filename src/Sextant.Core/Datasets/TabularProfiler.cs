@@ -15,6 +15,7 @@ namespace Sextant.Core.Datasets;
 internal static class TabularProfiler
 {
     public const int MaxColumns = 1000;
+    public const int MaxFieldSize = 1 << 20;
 
     /// <summary>The format a path's extension names, or null when it is not a table Sextant profiles.</summary>
     public static string? FormatOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
@@ -50,6 +51,10 @@ internal static class TabularProfiler
             BadDataFound = null,
             MissingFieldFound = null,
             DetectColumnCountChanges = false,
+            // TSV has no quoting: a stray quote must not swallow the rows after it.
+            Mode = format == "tsv" ? CsvMode.NoEscape : CsvMode.RFC4180,
+            // An unclosed quote would otherwise read the rest of the file into one field.
+            MaxFieldSize = MaxFieldSize,
         };
         using var parser = new CsvParser(text, config);
         if (!parser.Read())
@@ -61,7 +66,7 @@ internal static class TabularProfiler
         {
             return new TableProfile(path, format, 0, [], Error: $"has {header.Length} columns; profiles stop at {MaxColumns}");
         }
-        var columns = header.Select((name, i) => new ColumnAccumulator(name.Length == 0 ? $"column_{i + 1}" : name)).ToArray();
+        var columns = UniqueNames(header.Select((name, i) => name.Length == 0 ? $"column_{i + 1}" : name)).Select(name => new ColumnAccumulator(name)).ToArray();
         long rows = 0;
         while (parser.Read())
         {
@@ -95,7 +100,8 @@ internal static class TabularProfiler
         {
             return new TableProfile(path, "parquet", 0, [], Error: $"has {fields.Length} columns; profiles stop at {MaxColumns}");
         }
-        var columns = fields.Select(f => new ColumnAccumulator(f.Path.ToString(), ParquetType(f))).ToArray();
+        var names = UniqueNames(fields.Select(f => f.Path.ToString()));
+        var columns = fields.Select((f, i) => new ColumnAccumulator(names[i], ParquetType(f))).ToArray();
         long rows = 0;
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
@@ -109,6 +115,23 @@ internal static class TabularProfiler
             }
         }
         return new TableProfile(path, "parquet", rows, [.. columns.Select(c => c.Build())], columns.Any(c => c.Sampled));
+    }
+
+    /// <summary>Repeated or clashing names get a suffix (a, a_2, a_3): a profile names each column once.</summary>
+    private static List<string> UniqueNames(IEnumerable<string> names)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var result = new List<string>();
+        foreach (var name in names)
+        {
+            var unique = name;
+            for (var n = 2; !seen.Add(unique); n++)
+            {
+                unique = $"{name}_{n}";
+            }
+            result.Add(unique);
+        }
+        return result;
     }
 
     private static string? ParquetType(DataField field)
@@ -163,6 +186,7 @@ internal static class TabularProfiler
         else if (type == typeof(decimal)) { Numbers(column, await ReadAsync<decimal>(group, field, count, cancellationToken), v => (double)v, false); }
         // Timestamps as milliseconds since the Unix epoch (UTC).
         else if (type == typeof(DateTime)) { Numbers(column, await ReadAsync<DateTime>(group, field, count, cancellationToken), v => new DateTimeOffset(DateTime.SpecifyKind(v, DateTimeKind.Utc)).ToUnixTimeMilliseconds(), true); }
+        else if (type == typeof(DateOnly)) { Numbers(column, await ReadAsync<DateOnly>(group, field, count, cancellationToken), v => new DateTimeOffset(v.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).ToUnixTimeMilliseconds(), true); }
         else if (type == typeof(DateTimeOffset)) { Numbers(column, await ReadAsync<DateTimeOffset>(group, field, count, cancellationToken), v => v.ToUnixTimeMilliseconds(), true); }
         else
         {

@@ -165,8 +165,10 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
                     result.AddRange(inputs.Select(d =>
                     {
                         // Inputs recorded against a dataset version (source type sextant) are that version's node.
-                        var input = d.SourceType == "sextant" && d.Source.StartsWith("datasets:/", StringComparison.Ordinal) && d.Source.Contains('@', StringComparison.Ordinal)
-                            ? DatasetVersionNode(d.Source["datasets:/".Length..d.Source.LastIndexOf('@')], long.Parse(d.Source[(d.Source.LastIndexOf('@') + 1)..], CultureInfo.InvariantCulture))
+                        var at = d.Source.LastIndexOf('@');
+                        var input = d.SourceType == "sextant" && d.Source.StartsWith("datasets:/", StringComparison.Ordinal) && at > 0
+                            && long.TryParse(d.Source[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+                            ? DatasetVersionNode(d.Source["datasets:/".Length..at], number)
                             : DatasetNode(d.Name, d.Digest);
                         return (input, new LineageEdge(input.Uri, node.Uri, "input"));
                     }));

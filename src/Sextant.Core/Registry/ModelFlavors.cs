@@ -87,9 +87,11 @@ internal static class ModelFlavors
             using var session = new InferenceSession(buffer.ToArray(), options);
             return (new ModelSignature(Specs(session.InputMetadata), Specs(session.OutputMetadata)), null);
         }
-        catch (Exception e) when (e is OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
         {
-            return (null, OneLine(e.Message));
+            // Also where ONNX Runtime itself cannot start (no native library for this platform): an undeclared
+            // model is then opaque, and a declared one is refused with the reason.
+            return (null, OneLine(e is TypeInitializationException { InnerException: { } inner } ? inner.Message : e.Message));
         }
     }
 

@@ -228,16 +228,40 @@ public sealed partial class TrackingService
     private async Task<Dataset?> DatasetVersionReferenceAsync(Caller caller, Dataset dataset, string field, CancellationToken cancellationToken)
     {
         var source = dataset.Source ?? "";
-        var match = DatasetUriPattern().Match(source);
-        var claimed = dataset.SourceType == "sextant" || source.StartsWith("datasets:/", StringComparison.Ordinal)
-            || (match.Success && source.TrimStart().StartsWith('{') && source.Contains("\"ur", StringComparison.Ordinal));
-        if (!claimed)
+        string? candidate = null;
+        if (source.StartsWith("datasets:/", StringComparison.Ordinal))
         {
-            return null;
+            candidate = source;
         }
-        if (!match.Success)
+        else if (source.TrimStart().StartsWith('{'))
         {
-            throw SextantException.Invalid(field, $"A dataset of source type 'sextant' names its version as datasets:/<name>@<version>; got '{(source.Length > 200 ? source[..200] : source)}'.");
+            // MLflow writes a source as JSON, e.g. {"url": "..."} or {"uri": "..."}: only those fields count.
+            try
+            {
+                using var json = JsonDocument.Parse(source);
+                foreach (var property in new[] { "uri", "url" })
+                {
+                    if (json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty(property, out var value)
+                        && value.ValueKind == JsonValueKind.String && value.GetString()!.StartsWith("datasets:/", StringComparison.Ordinal))
+                    {
+                        candidate = value.GetString();
+                        break;
+                    }
+                }
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: an ordinary source.
+            }
+        }
+        var match = candidate is null ? null : DatasetUriPattern().Match(candidate);
+        if (match is not { Success: true })
+        {
+            // datasets:/name/digest is how lineage names a dataset MLflow logged: an ordinary source, unless the
+            // caller said it is a Sextant version.
+            return dataset.SourceType == "sextant"
+                ? throw SextantException.Invalid(field, $"A dataset of source type 'sextant' names its version as datasets:/<name>@<version>; got '{(source.Length > 200 ? source[..200] : source)}'.")
+                : null;
         }
         var name = match.Groups["name"].Value;
         var version = match.Groups["version"].Success ? match.Groups["version"].Value : null;
@@ -262,13 +286,15 @@ public sealed partial class TrackingService
         return dataset with
         {
             Name = string.IsNullOrEmpty(dataset.Name) ? name : dataset.Name,
-            Digest = resolved.Digest[..32],
+            // One digest per version (not per content): two versions with the same files stay two inputs.
+            Digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+                System.Text.Encoding.UTF8.GetBytes($"datasets:/{name}@{resolved.Version.ToString(CultureInfo.InvariantCulture)}\n{resolved.Digest}")))[..32],
             SourceType = "sextant",
             Source = $"datasets:/{name}@{resolved.Version.ToString(CultureInfo.InvariantCulture)}",
         };
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"datasets:/(?<name>[A-Za-z0-9][A-Za-z0-9._\-]{0,199})(@(?<version>[A-Za-z0-9]+))?")]
+    [System.Text.RegularExpressions.GeneratedRegex(@"^datasets:/(?<name>[A-Za-z0-9][A-Za-z0-9._\-]{0,199})(@(?<version>[A-Za-z0-9]+))?\z")]
     private static partial System.Text.RegularExpressions.Regex DatasetUriPattern();
 
     public async Task<MetricHistoryResponse> GetMetricHistoryAsync(Caller caller, string? runId, string? metricKey, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)

@@ -119,6 +119,48 @@ public sealed class DatasetClientTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task A_pipe_in_the_folder_is_refused_instead_of_blocking_the_add()
+    {
+        using var client = fixture.CreateClient();
+        var root = Folder("fifo", ("in.txt", "i"));
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", Path.Combine(root, "pipe")))
+        {
+            await mkfifo.WaitForExitAsync();
+        }
+        var error = await Assert.ThrowsAsync<IOException>(() => client.AddDatasetAsync(root, "fifo"));
+        Assert.Contains("'pipe' is not a regular file", error.Message);
+    }
+
+    [Fact]
+    public async Task Two_versions_with_the_same_files_stay_two_inputs_and_mlflow_dataset_uris_are_left_alone()
+    {
+        using var client = fixture.CreateClient();
+        var root = Folder("same", ("a.txt", "A"));
+        await client.AddDatasetAsync(root, "same-content");
+        File.WriteAllText(Path.Combine(root, "a.txt"), "B");
+        await client.AddDatasetAsync(root, "same-content");
+        File.WriteAllText(Path.Combine(root, "a.txt"), "A");
+        Assert.Equal(3, (await client.AddDatasetAsync(root, "same-content")).Version.Version);
+
+        await using var first = await client.StartRunAsync("same-content-runs", "reads-v1");
+        await first.LogDatasetInputAsync("same-content@1");
+        await using var third = await client.StartRunAsync("same-content-runs", "reads-v3");
+        await third.LogDatasetInputAsync("same-content@3");
+        Assert.Equal([$"runs:/{first.RunId}"], (await client.GetLineageAsync("datasets:/same-content@1", "down", 1)).Nodes.Where(n => n.Kind == "run").Select(n => n.Uri));
+        Assert.Equal([$"runs:/{third.RunId}"], (await client.GetLineageAsync("datasets:/same-content@3", "down", 1)).Nodes.Where(n => n.Kind == "run").Select(n => n.Uri));
+
+        // MLflow's own dataset URI form (name/digest) is an ordinary source, not a version reference.
+        using var http = new HttpClient { BaseAddress = fixture.Address };
+        var plain = new Sextant.Contracts.LogInputsRequest(first.RunId,
+            [new Sextant.Contracts.DatasetInput(null, new Sextant.Contracts.Dataset("same-content", "abc", "local", "datasets:/same-content/abc"))]);
+        Assert.True((await http.PostAsync("api/2.0/mlflow/runs/log-inputs", System.Net.Http.Json.JsonContent.Create(plain, Sextant.Contracts.SextantJsonContext.Default.LogInputsRequest))).IsSuccessStatusCode);
+        var inputs = (await client.GetRunAsync(first.RunId)).Inputs.DatasetInputs;
+        Assert.Contains(inputs, i => i.Dataset is { SourceType: "local", Source: "datasets:/same-content/abc" });
+        var malformed = plain with { Datasets = [new Sextant.Contracts.DatasetInput(null, new Sextant.Contracts.Dataset("x", "abc", "sextant", "datasets:/same-content@1/extra"))] };
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await http.PostAsync("api/2.0/mlflow/runs/log-inputs", System.Net.Http.Json.JsonContent.Create(malformed, Sextant.Contracts.SextantJsonContext.Default.LogInputsRequest))).StatusCode);
+    }
+
+    [Fact]
     public async Task Csv_profiles_match_a_reference_computation()
     {
         using var client = fixture.CreateClient();

@@ -140,6 +140,14 @@ public abstract class DatasetApiTests(ServerFixture fixture)
         var header = await UploadAsync(framed[..40]);
         Assert.Equal(400, header.Status);
         Assert.Contains("header", header.Message);
+        // Fewer bytes than declared that happen to hash as declared: still refused.
+        var prefix = Encoding.UTF8.GetBytes("sho");
+        var lying = Frames((Sha(prefix), prefix));
+        BinaryPrimitives.WriteInt64LittleEndian(lying.AsSpan(64), 5);
+        var shortBody = await UploadAsync(lying);
+        Assert.Equal(400, shortBody.Status);
+        Assert.Contains("ends after 3 of its 5 bytes", shortBody.Message);
+        Assert.Single((await Http.PostAsync("/api/v1/blobs/missing", new { sha256 = new[] { Sha(prefix) } })).Json!["missing"]!.AsArray());
         var notHex = await UploadAsync(Frames(("Z" + Sha(content)[1..], content)));
         Assert.Equal(400, notHex.Status);
         var badHash = await Http.PostAsync("/api/v1/blobs/missing", new { sha256 = new[] { "abc" } });
@@ -193,6 +201,27 @@ public abstract class DatasetApiTests(ServerFixture fixture)
         Assert.Equal((400, "name"), (badName.Status, badName.Field));
         Assert.Equal(404, (await Http.GetJsonAsync("/api/v1/datasets/no-such-ds/versions/1")).Status);
         Assert.Equal((400, "version"), ((await Http.GetJsonAsync("/api/v1/datasets/no-such-ds/versions/v0")).Status, (await Http.GetJsonAsync("/api/v1/datasets/no-such-ds/versions/v0")).Field));
+    }
+
+    [Fact]
+    public async Task Tables_with_repeated_or_blank_headers_and_tsv_quotes_are_profiled_and_diffed()
+    {
+        var first = await UploadVersionAsync(("t.csv", "a,a,\n1,2,3\n"), ("q.tsv", "x\ty\n\"open\t1\n2\t3\n4\t5\n"));
+        var created = await Http.PostAsync("/api/v1/datasets/headers-ds/versions", new { manifest_sha256 = first });
+        Assert.Equal(200, created.Status);
+        var profile = await Http.GetJsonAsync("/api/v1/datasets/headers-ds/versions/1/profile");
+        var tables = profile.Json!["tables"]!.AsArray();
+        var csv = tables.Single(t => t!["path"]!.GetValue<string>() == "t.csv")!;
+        Assert.Equal(["a", "a_2", "column_3"], csv["columns"]!.AsArray().Select(c => c!["name"]!.GetValue<string>()));
+        // A stray quote in a TSV is a character, not the start of a quoted field: three rows.
+        Assert.Equal(3, tables.Single(t => t!["path"]!.GetValue<string>() == "q.tsv")!["rows"]!.GetValue<long>());
+
+        var second = await UploadVersionAsync(("t.csv", "a,a,\n1,2,3\n4,5,6\n"), ("q.tsv", "x\ty\n"));
+        await Http.PostAsync("/api/v1/datasets/headers-ds/versions", new { manifest_sha256 = second });
+        var diff = await Http.GetJsonAsync("/api/v1/datasets/headers-ds/diff?from=1&to=2");
+        Assert.Equal(200, diff.Status);
+        Assert.Equal((400, "from"), ((await Http.GetJsonAsync("/api/v1/datasets/headers-ds/diff?from=v0&to=2")).Status, (await Http.GetJsonAsync("/api/v1/datasets/headers-ds/diff?from=v0&to=2")).Field));
+        Assert.Equal((400, "uri"), ((await Http.GetJsonAsync("/api/v1/lineage?uri=" + Uri.EscapeDataString("datasets:/headers-ds@"))).Status, (await Http.GetJsonAsync("/api/v1/lineage?uri=" + Uri.EscapeDataString("datasets:/headers-ds@"))).Field));
     }
 
     [Fact]
