@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Sextant.Contracts;
@@ -12,12 +13,15 @@ using Sextant.Core.Registry;
 using Sextant.Core.Projects;
 using Sextant.Core.Storage;
 using Sextant.Core.Tracking;
+using Sextant.Core.Tracing;
 using Sextant.Server.Artifacts;
 using Sextant.Server.Datasets;
+using Sextant.Server.Gateway;
 using Sextant.Server.Http;
 using Sextant.Server.Projects;
 using Sextant.Server.Registry;
 using Sextant.Server.Tracking;
+using Sextant.Server.Tracing;
 using Sextant.Web;
 
 namespace Sextant.Server;
@@ -85,6 +89,14 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<RegistryService>();
         builder.Services.AddSingleton<LineageService>();
         builder.Services.AddSingleton<DatasetService>();
+        builder.Services.AddSingleton<SpanWriter>();
+        builder.Services.AddSingleton<PriceCatalog>();
+        builder.Services.AddSingleton<TraceService>();
+        // Provider keys are encrypted with keys kept in the data directory (share it, or the keys folder, between replicas).
+        builder.Services.AddDataProtection().SetApplicationName("sextant").PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
+        builder.Services.AddSingleton(GatewayRegistry.LoadFile(options.GatewayConfigPath ?? Path.Combine(dataDirectory, "gateway.json")));
+        builder.Services.AddSingleton<GatewayRegistry>();
+        builder.Services.AddSingleton<GatewayProxy>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
         builder.Services.AddSextantWeb();
         builder.Services.ConfigureHttpJsonOptions(json =>
@@ -152,6 +164,8 @@ public sealed class SextantServer : IAsyncDisposable
             app.MapArtifactEndpoints();
             app.MapRegistryEndpoints();
             app.MapDatasetEndpoints();
+            app.MapTraceEndpoints();
+            app.MapGatewayEndpoints();
             app.MapSextantWeb();
             app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
                     $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))

@@ -27,6 +27,12 @@ public sealed class SextantServerOptions
 
     public TrackingOptions Tracking { get; set; } = new();
 
+    /// <summary>The gateway's configuration file (providers and routes for every project); null: gateway.json in the data directory, when present.</summary>
+    public string? GatewayConfigPath { get; set; }
+
+    /// <summary>What gateway spans keep of a call: full (messages and answers), metadata (no messages) or off (no messages, no parameters).</summary>
+    public string GatewayCapture { get; set; } = "full";
+
     /// <summary>Log requests and server events to the console.</summary>
     public bool ConsoleLogging { get; set; }
 }

@@ -25,7 +25,8 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
             await next(context);
             return;
         }
-        if (!path.StartsWithSegments("/api") && !path.StartsWithSegments("/ajax-api"))
+        // The API, MLflow's routes and the OpenAI-compatible gateway (/v1) need a caller; other paths (health, assets) do not.
+        if (!path.StartsWithSegments("/api") && !path.StartsWithSegments("/ajax-api") && !path.StartsWithSegments("/v1"))
         {
             await next(context);
             return;

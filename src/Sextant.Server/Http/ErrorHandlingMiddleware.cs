@@ -50,6 +50,9 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         }
     }
 
+    private static bool IsOpenAiRoute(PathString path) =>
+        path.StartsWithSegments("/v1/chat") || path.StartsWithSegments("/v1/embeddings") || path.StartsWithSegments("/v1/models");
+
     private static async Task WriteAsync(HttpContext context, int status, string code, string message, string? field)
     {
         if (context.Response.HasStarted)
@@ -66,6 +69,13 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         if (status == 401)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"sextant\", Basic realm=\"sextant\"";
+        }
+        if (IsOpenAiRoute(context.Request.Path))
+        {
+            // OpenAI SDKs read errors of the gateway's routes in OpenAI's shape.
+            var type = status switch { 401 => "authentication_error", 403 => "permission_error", 429 => "rate_limit_error", >= 500 => "api_error", _ => "invalid_request_error" };
+            await Gateway.GatewayProxy.OpenAiErrorAsync(context, status, message, type, field, code.ToLowerInvariant());
+            return;
         }
         await JsonSerializer.SerializeAsync(context.Response.Body, new ErrorResponse(code, message, field), SextantJsonContext.Default.ErrorResponse);
     }

@@ -1,0 +1,240 @@
+using System.Data.Common;
+using System.Text.Json;
+using System.Threading.Channels;
+using Dapper;
+using Sextant.Contracts;
+using Sextant.Core.Storage;
+
+namespace Sextant.Core.Tracing;
+
+/// <summary>A validated span with its project and its stored JSON, ready to be written.</summary>
+internal sealed record StoredSpan(long Project, Span Span, string Data);
+
+/// <summary>
+/// The group-commit path for spans: writes wait in a bounded queue, one writer commits many of them in one
+/// transaction (spans, then their traces' summaries), and each write is acknowledged after that commit. A full
+/// queue is refused at once (503). Spans are deduplicated by (project, trace id, span id): a span sent twice is
+/// stored once and reported as a duplicate.
+/// </summary>
+public sealed class SpanWriter : IAsyncDisposable
+{
+    public const int QueueCapacity = 10_000;
+    private const int MaxSpansPerCommit = 5_000;
+    private readonly SextantDatabase _database;
+    private readonly Channel<Write> _queue = Channel.CreateBounded<Write>(new BoundedChannelOptions(QueueCapacity) { SingleReader = true });
+    private readonly Task _loop;
+
+    private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done);
+
+    public SpanWriter(SextantDatabase database)
+    {
+        _database = database;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <returns>Per span: true when stored now, false when it was stored before.</returns>
+    internal async Task<bool[]> WriteAsync(IReadOnlyList<StoredSpan> spans)
+    {
+        var write = new Write(spans, new TaskCompletionSource<bool[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(write))
+        {
+            throw new SextantException(ErrorCodes.TemporarilyUnavailable, $"The span queue is full ({QueueCapacity} writes waiting); retry shortly.", 503);
+        }
+        // Not cancelled with the request: once queued, the spans commit whether or not the client waits.
+        return await write.Done.Task;
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Write>();
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            var count = 0;
+            while (count < MaxSpansPerCommit && _queue.Reader.TryRead(out var write))
+            {
+                batch.Add(write);
+                count += write.Spans.Count;
+            }
+            try
+            {
+                var results = await CommitAsync(batch);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Done.TrySetResult(results[i]);
+                }
+            }
+            catch (Exception)
+            {
+                // One bad write must not fail the others: commit each on its own.
+                foreach (var write in batch)
+                {
+                    try
+                    {
+                        write.Done.TrySetResult((await CommitAsync([write]))[0]);
+                    }
+                    catch (Exception e)
+                    {
+                        write.Done.TrySetException(e);
+                    }
+                }
+            }
+        }
+    }
+
+    private async Task<bool[][]> CommitAsync(IReadOnlyList<Write> writes)
+    {
+        await using var connection = await _database.OpenAsync();
+        await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
+        var results = new bool[writes.Count][];
+        var inserted = new List<StoredSpan>();
+        for (var w = 0; w < writes.Count; w++)
+        {
+            results[w] = new bool[writes[w].Spans.Count];
+            for (var i = 0; i < writes[w].Spans.Count; i++)
+            {
+                var stored = writes[w].Spans[i];
+                var s = stored.Span;
+                var rows = await connection.ExecuteAsync(
+                    """
+                    INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, status_message, provider, model, operation,
+                        input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, tokens_estimated, cost, cost_saved, time_to_first_token_ms,
+                        user_id, session_id, cache_hit, data)
+                    VALUES (@Project, @TraceId, @SpanId, @ParentSpanId, @Name, @Kind, @StartTime, @EndTime, @Status, @StatusMessage, @Provider, @Model, @Operation,
+                        @InputTokens, @OutputTokens, @CachedInputTokens, @CacheWriteTokens, @ReasoningTokens, @TokensEstimated, @Cost, @CostSaved, @TimeToFirstTokenMs,
+                        @UserId, @SessionId, @CacheHit, @Data)
+                    ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
+                    """,
+                    new
+                    {
+                        stored.Project, s.TraceId, s.SpanId, s.ParentSpanId, s.Name, s.Kind, s.StartTime, s.EndTime, s.Status, s.StatusMessage, s.Provider, s.Model, s.Operation,
+                        s.InputTokens, s.OutputTokens, s.CachedInputTokens, s.CacheWriteTokens, s.ReasoningTokens, TokensEstimated = s.TokensEstimated ? 1 : 0, s.Cost, s.CostSaved,
+                        s.TimeToFirstTokenMs, s.UserId, s.SessionId, CacheHit = s.CacheHit ? 1 : 0, stored.Data,
+                    },
+                    transaction);
+                results[w][i] = rows == 1;
+                if (rows == 1)
+                {
+                    inserted.Add(stored);
+                }
+            }
+        }
+        foreach (var trace in inserted.GroupBy(s => (s.Project, s.Span.TraceId)))
+        {
+            await UpdateTraceAsync(connection, transaction, trace.Key.Project, trace.Key.TraceId, [.. trace.Select(s => s.Span)]);
+        }
+        await transaction.CommitAsync();
+        return results;
+    }
+
+    /// <summary>Adds new spans into their trace's summary row (read, merge, write: the writer is the only one here).</summary>
+    private async Task UpdateTraceAsync(DbConnection connection, DbTransaction transaction, long project, string traceId, List<Span> spans)
+    {
+        var row = await connection.QuerySingleOrDefaultAsync<TraceRow>(
+            $"SELECT {TraceRow.Columns} FROM traces WHERE project_id = @project AND trace_id = @traceId{(_database.Engine == DatabaseEngine.Postgres ? " FOR UPDATE" : "")}",
+            new { project, traceId }, transaction);
+        var exists = row is not null;
+        row ??= new TraceRow { TraceId = traceId, Name = "", StartTime = long.MaxValue, EndTime = long.MinValue, Models = "[]", Tags = "[]" };
+        var models = new SortedSet<string>(JsonSerializer.Deserialize(row.Models, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
+        var tags = new SortedSet<string>(JsonSerializer.Deserialize(row.Tags, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
+        foreach (var s in spans.OrderBy(s => s.StartTime))
+        {
+            if (s.ParentSpanId is null && row.NamedByRoot == 0)
+            {
+                (row.Name, row.NamedByRoot) = (s.Name, 1);
+            }
+            else if (row.Name.Length == 0)
+            {
+                row.Name = s.Name;
+            }
+            row.StartTime = Math.Min(row.StartTime, s.StartTime);
+            row.EndTime = Math.Max(row.EndTime, s.EndTime);
+            row.ErrorCount += s.Status == "error" ? 1 : 0;
+            row.SpanCount++;
+            if (s.Kind == "generation")
+            {
+                row.GenerationCount++;
+                row.InputTokens += s.InputTokens ?? 0;
+                row.OutputTokens += s.OutputTokens ?? 0;
+                if (s.Cost is { } cost)
+                {
+                    row.Cost += cost;
+                }
+                else if (!s.CacheHit)
+                {
+                    row.CostUnknown++;
+                }
+            }
+            row.UserId ??= s.UserId;
+            row.SessionId ??= s.SessionId;
+            if (s.Model is { Length: > 0 } model && models.Count < 50)
+            {
+                models.Add(model);
+            }
+            foreach (var tag in s.Tags ?? [])
+            {
+                if (tags.Count < 50)
+                {
+                    tags.Add(tag);
+                }
+            }
+        }
+        row.Models = JsonSerializer.Serialize(models.ToList(), CoreJsonContext.Default.ListString);
+        row.Tags = JsonSerializer.Serialize(tags.ToList(), CoreJsonContext.Default.ListString);
+        await connection.ExecuteAsync(exists
+                ? """
+                  UPDATE traces SET name = @Name, named_by_root = @NamedByRoot, start_time = @StartTime, end_time = @EndTime, error_count = @ErrorCount, span_count = @SpanCount,
+                      generation_count = @GenerationCount, input_tokens = @InputTokens, output_tokens = @OutputTokens, cost = @Cost, cost_unknown = @CostUnknown,
+                      user_id = @UserId, session_id = @SessionId, models = @Models, tags = @Tags
+                  WHERE project_id = @project AND trace_id = @TraceId
+                  """
+                : """
+                  INSERT INTO traces (project_id, trace_id, name, named_by_root, start_time, end_time, error_count, span_count, generation_count, input_tokens, output_tokens,
+                      cost, cost_unknown, user_id, session_id, models, tags)
+                  VALUES (@project, @TraceId, @Name, @NamedByRoot, @StartTime, @EndTime, @ErrorCount, @SpanCount, @GenerationCount, @InputTokens, @OutputTokens,
+                      @Cost, @CostUnknown, @UserId, @SessionId, @Models, @Tags)
+                  """,
+            new
+            {
+                project, row.TraceId, row.Name, row.NamedByRoot, row.StartTime, row.EndTime, row.ErrorCount, row.SpanCount, row.GenerationCount, row.InputTokens, row.OutputTokens,
+                row.Cost, row.CostUnknown, row.UserId, row.SessionId, row.Models, row.Tags,
+            },
+            transaction);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop;
+    }
+}
+
+/// <summary>A row of the traces table.</summary>
+internal sealed class TraceRow
+{
+    public const string Columns =
+        "trace_id AS TraceId, name AS Name, named_by_root AS NamedByRoot, start_time AS StartTime, end_time AS EndTime, error_count AS ErrorCount, span_count AS SpanCount, " +
+        "generation_count AS GenerationCount, input_tokens AS InputTokens, output_tokens AS OutputTokens, cost AS Cost, cost_unknown AS CostUnknown, user_id AS UserId, " +
+        "session_id AS SessionId, models AS Models, tags AS Tags";
+
+    public string TraceId { get; set; } = "";
+    public string Name { get; set; } = "";
+    public long NamedByRoot { get; set; }
+    public long StartTime { get; set; }
+    public long EndTime { get; set; }
+    public long ErrorCount { get; set; }
+    public long SpanCount { get; set; }
+    public long GenerationCount { get; set; }
+    public long InputTokens { get; set; }
+    public long OutputTokens { get; set; }
+    public double Cost { get; set; }
+    public long CostUnknown { get; set; }
+    public string? UserId { get; set; }
+    public string? SessionId { get; set; }
+    public string Models { get; set; } = "[]";
+    public string Tags { get; set; } = "[]";
+
+    public TraceSummary ToSummary() => new(TraceId, Name, StartTime, EndTime, ErrorCount > 0 ? "error" : "ok", (int)SpanCount, (int)GenerationCount, InputTokens, OutputTokens,
+        GenerationCount > 0 && CostUnknown == GenerationCount ? null : Cost, (int)CostUnknown, UserId, SessionId,
+        JsonSerializer.Deserialize(Models, CoreJsonContext.Default.ListString) ?? [], JsonSerializer.Deserialize(Tags, CoreJsonContext.Default.ListString) ?? []);
+}

@@ -1,0 +1,441 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dapper;
+using Sextant.Contracts;
+using Sextant.Core.Projects;
+using Sextant.Core.Storage;
+using Sextant.Core.Tracking;
+
+namespace Sextant.Core.Tracing;
+
+/// <summary>
+/// LLM traces: spans from the gateway, from SDKs (a batch with a result per span) and from OTLP; their cost from
+/// the price catalog at ingestion; and the queries over them (traces, one trace, spans, sessions, costs).
+/// </summary>
+public sealed class TraceService(SextantDatabase database, SpanWriter writer, PriceCatalog prices)
+{
+    public const int MaxSpansPerRequest = 1000;
+    public const int MaxSpanDataBytes = 1 << 20;
+    public const int MaxNameLength = 1000;
+    public const int DefaultPageSize = 50;
+    public const int MaxPageSize = 1000;
+    private static readonly string[] Kinds = ["generation", "span"];
+    private static readonly string[] Statuses = ["ok", "error", "unset"];
+
+    /// <summary>Stores a batch; each span gets 201 (stored), 200 (already stored) or 400 (with the field and reason).</summary>
+    public async Task<IngestSpansResponse> IngestAsync(Caller caller, IReadOnlyList<Span?>? spans, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        if (spans is null)
+        {
+            throw SextantException.Missing("spans");
+        }
+        if (spans.Count > MaxSpansPerRequest)
+        {
+            throw SextantException.Invalid("spans", $"At most {MaxSpansPerRequest} spans per request; got {spans.Count}.");
+        }
+        var results = new IngestResult[spans.Count];
+        var valid = new List<(int Index, StoredSpan Span)>();
+        for (var i = 0; i < spans.Count; i++)
+        {
+            try
+            {
+                valid.Add((i, await PrepareAsync(caller.ProjectId, spans[i], $"spans[{i}]", cancellationToken)));
+            }
+            catch (SextantException e)
+            {
+                results[i] = new IngestResult(i, 400, spans[i]?.SpanId, e.Message, e.Field);
+            }
+        }
+        if (valid.Count > 0)
+        {
+            var stored = await writer.WriteAsync([.. valid.Select(v => v.Span)]);
+            for (var j = 0; j < valid.Count; j++)
+            {
+                results[valid[j].Index] = new IngestResult(valid[j].Index, stored[j] ? 201 : 200, valid[j].Span.Span.SpanId);
+            }
+        }
+        return new IngestSpansResponse(results, results.Count(r => r.Status == 201), results.Count(r => r.Status == 200), results.Count(r => r.Status == 400));
+    }
+
+    /// <summary>Stores spans the server made itself (the gateway, OTLP), which are valid by construction.</summary>
+    public async Task RecordAsync(long project, IReadOnlyList<Span> spans, CancellationToken cancellationToken = default)
+    {
+        var prepared = new List<StoredSpan>();
+        foreach (var span in spans)
+        {
+            prepared.Add(await PrepareAsync(project, span, "span", cancellationToken));
+        }
+        await writer.WriteAsync(prepared);
+    }
+
+    private static bool IsHex(string? value, int length) =>
+        value is not null && value.Length == length && value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')) && value.Any(c => c != '0');
+
+    private async Task<StoredSpan> PrepareAsync(long project, Span? span, string field, CancellationToken cancellationToken)
+    {
+        if (span is null)
+        {
+            throw SextantException.Missing(field);
+        }
+        if (!IsHex(span.TraceId, 32))
+        {
+            throw SextantException.Invalid($"{field}.trace_id", $"'trace_id' must be 32 lower-case hex digits, not all zero (W3C trace context); got '{Short(span.TraceId)}'.");
+        }
+        if (!IsHex(span.SpanId, 16))
+        {
+            throw SextantException.Invalid($"{field}.span_id", $"'span_id' must be 16 lower-case hex digits, not all zero; got '{Short(span.SpanId)}'.");
+        }
+        if (span.ParentSpanId is not null && !IsHex(span.ParentSpanId, 16))
+        {
+            throw SextantException.Invalid($"{field}.parent_span_id", $"'parent_span_id' must be 16 lower-case hex digits; got '{Short(span.ParentSpanId)}'.");
+        }
+        if (string.IsNullOrEmpty(span.Name) || span.Name.Length > MaxNameLength)
+        {
+            throw SextantException.Invalid($"{field}.name", $"'name' must be 1-{MaxNameLength} characters.");
+        }
+        if (!Kinds.Contains(span.Kind))
+        {
+            throw SextantException.Invalid($"{field}.kind", $"'kind' must be generation or span; got '{Short(span.Kind)}'.");
+        }
+        if (!Statuses.Contains(span.Status))
+        {
+            throw SextantException.Invalid($"{field}.status", $"'status' must be ok, error or unset; got '{Short(span.Status)}'.");
+        }
+        if (span.StartTime <= 0 || span.EndTime < span.StartTime)
+        {
+            throw SextantException.Invalid($"{field}.end_time", $"'start_time' must be positive (Unix microseconds) and 'end_time' not before it; got {span.StartTime} and {span.EndTime}.");
+        }
+        foreach (var (value, name) in new[] { (span.InputTokens, "input_tokens"), (span.OutputTokens, "output_tokens"), (span.CachedInputTokens, "cached_input_tokens"),
+            (span.CacheWriteTokens, "cache_write_tokens"), (span.ReasoningTokens, "reasoning_tokens") })
+        {
+            if (value < 0)
+            {
+                throw SextantException.Invalid($"{field}.{name}", $"'{name}' cannot be negative; got {value}.");
+            }
+        }
+        if ((span.CachedInputTokens ?? 0) + (span.CacheWriteTokens ?? 0) > (span.InputTokens ?? long.MaxValue))
+        {
+            throw SextantException.Invalid($"{field}.cached_input_tokens", "Cached and cache-write tokens are part of 'input_tokens', so they cannot exceed it.");
+        }
+        foreach (var (value, name) in new[] { (span.Model, "model"), (span.Provider, "provider"), (span.UserId, "user_id"), (span.SessionId, "session_id"), (span.Operation, "operation") })
+        {
+            if (value is { Length: > 256 })
+            {
+                throw SextantException.Invalid($"{field}.{name}", $"'{name}' is longer than 256 characters.");
+            }
+        }
+        var data = new JsonObject
+        {
+            ["input"] = span.Input is { } input ? JsonNode.Parse(input.GetRawText()) : null,
+            ["output"] = span.Output is { } output ? JsonNode.Parse(output.GetRawText()) : null,
+            ["parameters"] = span.Parameters is null ? null : JsonSerializer.SerializeToNode(span.Parameters, SextantJsonContext.Default.IReadOnlyDictionaryStringJsonElement),
+            ["attributes"] = span.Attributes is null ? null : JsonSerializer.SerializeToNode(span.Attributes, SextantJsonContext.Default.IReadOnlyDictionaryStringJsonElement),
+            ["tags"] = span.Tags is null ? null : JsonSerializer.SerializeToNode(span.Tags, SextantJsonContext.Default.IReadOnlyListString),
+            ["metadata"] = span.Metadata is null ? null : JsonSerializer.SerializeToNode(span.Metadata, SextantJsonContext.Default.IReadOnlyDictionaryStringString),
+        }.ToJsonString();
+        if (Encoding.UTF8.GetByteCount(data) > MaxSpanDataBytes)
+        {
+            throw SextantException.Invalid($"{field}.input", $"A span's input, output, parameters, attributes and metadata may hold at most {MaxSpanDataBytes} bytes of JSON.");
+        }
+        var cost = span.Cost;
+        if (span.Kind == "generation" && cost is null && !span.CacheHit)
+        {
+            cost = await CostAsync(project, span, cancellationToken);
+        }
+        return new StoredSpan(project, span with { Cost = span.CacheHit ? 0 : cost }, data);
+    }
+
+    /// <summary>The cost of a generation's usage at its start, or null without a price or usage.</summary>
+    private async Task<double?> CostAsync(long project, Span span, CancellationToken cancellationToken)
+    {
+        if (span.InputTokens is null && span.OutputTokens is null)
+        {
+            return null;
+        }
+        var price = await prices.FindAsync(project, span.Provider, span.Model, span.StartTime / 1000, cancellationToken);
+        return price is null ? null : PriceCatalog.Cost(price, span.InputTokens ?? 0, span.OutputTokens ?? 0, span.CachedInputTokens ?? 0, span.CacheWriteTokens ?? 0, span.ReasoningTokens ?? 0);
+    }
+
+    private static string Short(string? value) => value is null ? "" : value.Length > 80 ? value[..80] + "..." : value;
+
+    // ---- Queries ----
+
+    /// <summary>Filters of the trace and span lists; times are Unix microseconds.</summary>
+    public sealed record TraceFilter(long? From = null, long? To = null, string? UserId = null, string? SessionId = null, string? Model = null, string? Status = null,
+        string? Tag = null, double? MinCost = null, double? MinLatencyMs = null, string? Name = null);
+
+    public async Task<TracesResponse> ListTracesAsync(Caller caller, TraceFilter filter, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
+    {
+        var limit = PageSize(maxResults);
+        var (where, parameters) = TraceWhere(caller, filter);
+        if (!string.IsNullOrEmpty(pageToken))
+        {
+            var values = PageToken.Decode(pageToken, 2);
+            if (!long.TryParse(values[0], CultureInfo.InvariantCulture, out var start) || values[1] is null)
+            {
+                throw SextantException.Invalid("page_token", "Invalid page_token.");
+            }
+            where.Add("(start_time < @afterStart OR (start_time = @afterStart AND trace_id < @afterId))");
+            parameters.Add("afterStart", start);
+            parameters.Add("afterId", values[1]);
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<TraceRow>(
+            $"SELECT {TraceRow.Columns} FROM traces WHERE {string.Join(" AND ", where)} ORDER BY start_time DESC, trace_id DESC LIMIT @take",
+            AddTake(parameters, limit + 1))).ToList();
+        var next = rows.Count > limit ? PageToken.Encode([rows[limit - 1].StartTime.ToString(CultureInfo.InvariantCulture), rows[limit - 1].TraceId]) : null;
+        return new TracesResponse([.. rows.Take(limit).Select(r => r.ToSummary())], next);
+    }
+
+    private static DynamicParameters AddTake(DynamicParameters parameters, int take)
+    {
+        parameters.Add("take", take);
+        return parameters;
+    }
+
+    private static (List<string> Where, DynamicParameters Parameters) TraceWhere(Caller caller, TraceFilter filter)
+    {
+        var where = new List<string> { "project_id = @project" };
+        var parameters = new DynamicParameters();
+        parameters.Add("project", caller.ProjectId);
+        if (filter.From is { } from) { where.Add("start_time >= @from"); parameters.Add("from", from); }
+        if (filter.To is { } to) { where.Add("start_time < @to"); parameters.Add("to", to); }
+        if (!string.IsNullOrEmpty(filter.UserId)) { where.Add("user_id = @user"); parameters.Add("user", filter.UserId); }
+        if (!string.IsNullOrEmpty(filter.SessionId)) { where.Add("session_id = @session"); parameters.Add("session", filter.SessionId); }
+        if (!string.IsNullOrEmpty(filter.Model)) { where.Add("models LIKE @model"); parameters.Add("model", "%" + JsonSerializer.Serialize(filter.Model, CoreJsonContext.Default.String) + "%"); }
+        if (!string.IsNullOrEmpty(filter.Tag)) { where.Add("tags LIKE @tag"); parameters.Add("tag", "%" + JsonSerializer.Serialize(filter.Tag, CoreJsonContext.Default.String) + "%"); }
+        if (!string.IsNullOrEmpty(filter.Name)) { where.Add("name = @name"); parameters.Add("name", filter.Name); }
+        switch (filter.Status)
+        {
+            case null or "": break;
+            case "error": where.Add("error_count > 0"); break;
+            case "ok": where.Add("error_count = 0"); break;
+            default: throw SextantException.Invalid("status", $"'status' must be ok or error; got '{Short(filter.Status)}'.");
+        }
+        if (filter.MinCost is { } minCost) { where.Add("cost >= @minCost"); parameters.Add("minCost", minCost); }
+        if (filter.MinLatencyMs is { } minLatency) { where.Add("end_time - start_time >= @minLatency"); parameters.Add("minLatency", (long)(minLatency * 1000)); }
+        return (where, parameters);
+    }
+
+    private static int PageSize(long? maxResults) => maxResults is null or 0 ? DefaultPageSize
+        : maxResults is < 0 or > MaxPageSize ? throw SextantException.Invalid("max_results", $"'max_results' must be between 1 and {MaxPageSize}; got {maxResults}.")
+        : (int)maxResults.Value;
+
+    public async Task<TraceResponse> GetTraceAsync(Caller caller, string? traceId, CancellationToken cancellationToken = default)
+    {
+        if (!IsHex(traceId, 32))
+        {
+            throw SextantException.Invalid("trace_id", $"'trace_id' must be 32 lower-case hex digits; got '{Short(traceId)}'.");
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<TraceRow>($"SELECT {TraceRow.Columns} FROM traces WHERE project_id = @project AND trace_id = @traceId",
+            new { project = caller.ProjectId, traceId }) ?? throw SextantException.NotFound($"No trace {traceId}.");
+        var spans = await connection.QueryAsync<SpanRow>($"SELECT {SpanRow.Columns} FROM spans WHERE project_id = @project AND trace_id = @traceId ORDER BY start_time, span_id",
+            new { project = caller.ProjectId, traceId });
+        return new TraceResponse(row.ToSummary(), [.. spans.Select(s => s.ToSpan())]);
+    }
+
+    public async Task<SpansResponse> ListSpansAsync(Caller caller, TraceFilter filter, string? kind, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
+    {
+        var limit = PageSize(maxResults);
+        var where = new List<string> { "project_id = @project" };
+        var parameters = new DynamicParameters();
+        parameters.Add("project", caller.ProjectId);
+        if (filter.From is { } from) { where.Add("start_time >= @from"); parameters.Add("from", from); }
+        if (filter.To is { } to) { where.Add("start_time < @to"); parameters.Add("to", to); }
+        if (!string.IsNullOrEmpty(filter.UserId)) { where.Add("user_id = @user"); parameters.Add("user", filter.UserId); }
+        if (!string.IsNullOrEmpty(filter.SessionId)) { where.Add("session_id = @session"); parameters.Add("session", filter.SessionId); }
+        if (!string.IsNullOrEmpty(filter.Model)) { where.Add("model = @model"); parameters.Add("model", filter.Model); }
+        if (!string.IsNullOrEmpty(kind))
+        {
+            where.Add("kind = @kind");
+            parameters.Add("kind", Kinds.Contains(kind) ? kind : throw SextantException.Invalid("kind", $"'kind' must be generation or span; got '{Short(kind)}'."));
+        }
+        if (!string.IsNullOrEmpty(filter.Status))
+        {
+            where.Add("status = @status");
+            parameters.Add("status", Statuses.Contains(filter.Status) ? filter.Status : throw SextantException.Invalid("status", $"'status' must be ok, error or unset; got '{Short(filter.Status)}'."));
+        }
+        if (filter.MinCost is { } minCost) { where.Add("cost >= @minCost"); parameters.Add("minCost", minCost); }
+        if (filter.MinLatencyMs is { } minLatency) { where.Add("end_time - start_time >= @minLatency"); parameters.Add("minLatency", (long)(minLatency * 1000)); }
+        if (!string.IsNullOrEmpty(pageToken))
+        {
+            var values = PageToken.Decode(pageToken, 3);
+            if (!long.TryParse(values[0], CultureInfo.InvariantCulture, out var start) || values[1] is null || values[2] is null)
+            {
+                throw SextantException.Invalid("page_token", "Invalid page_token.");
+            }
+            where.Add("(start_time < @afterStart OR (start_time = @afterStart AND (trace_id < @afterTrace OR (trace_id = @afterTrace AND span_id < @afterSpan))))");
+            parameters.Add("afterStart", start);
+            parameters.Add("afterTrace", values[1]);
+            parameters.Add("afterSpan", values[2]);
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<SpanRow>(
+            $"SELECT {SpanRow.Columns} FROM spans WHERE {string.Join(" AND ", where)} ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT @take",
+            AddTake(parameters, limit + 1))).ToList();
+        var next = rows.Count > limit ? PageToken.Encode([rows[limit - 1].StartTime.ToString(CultureInfo.InvariantCulture), rows[limit - 1].TraceId, rows[limit - 1].SpanId]) : null;
+        return new SpansResponse([.. rows.Take(limit).Select(r => r.ToSpan())], next);
+    }
+
+    public async Task<SessionsResponse> ListSessionsAsync(Caller caller, long? from, long? to, string? userId, long? maxResults, CancellationToken cancellationToken = default)
+    {
+        var limit = PageSize(maxResults);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(string Session, string? User, long Start, long End, long Traces, long Input, long Output, double Cost, long Unknown, long Generations)>(
+            $"""
+            SELECT session_id, MIN(user_id), MIN(start_time), MAX(end_time), COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost), SUM(cost_unknown), SUM(generation_count)
+            FROM traces WHERE project_id = @project AND session_id IS NOT NULL {(from is null ? "" : "AND start_time >= @from")} {(to is null ? "" : "AND start_time < @to")}
+            {(string.IsNullOrEmpty(userId) ? "" : "AND user_id = @userId")}
+            GROUP BY session_id ORDER BY MAX(end_time) DESC, session_id LIMIT @limit
+            """,
+            new { project = caller.ProjectId, from, to, userId, limit });
+        return new SessionsResponse([.. rows.Select(r => new SessionSummary(r.Session, r.User, r.Start, r.End, (int)r.Traces, r.Input, r.Output,
+            r.Generations > 0 && r.Unknown == r.Generations ? null : r.Cost))]);
+    }
+
+    /// <summary>Requests, tokens, cost and latency percentiles of generations between two times, by model, user, day or project.</summary>
+    public async Task<CostsResponse> CostsAsync(Caller caller, string? by, long? from, long? to, CancellationToken cancellationToken = default)
+    {
+        var group = by ?? "model";
+        var key = group switch
+        {
+            "model" => "COALESCE(s.model, '(none)')",
+            "user" => "COALESCE(s.user_id, '(none)')",
+            "provider" => "COALESCE(s.provider, '(none)')",
+            "day" => "s.start_time / 86400000000",
+            "project" => "p.name",
+            _ => throw SextantException.Invalid("by", $"'by' must be model, user, provider, day or project; got '{Short(by)}'."),
+        };
+        var end = to ?? Clock.NowMs() * 1000 + 1;
+        var start = from ?? end - 7L * 86_400_000_000;
+        // The server's admin sees every project by project; everyone else their own project.
+        var everyProject = group == "project" && caller.IsServerAdmin;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<(string Key, string Status, long Input, long Output, long Cached, double? Cost, double? Saved, long Duration, long CacheHit)>(
+            $"""
+            SELECT CAST({key} AS TEXT), s.status, COALESCE(s.input_tokens, 0), COALESCE(s.output_tokens, 0), COALESCE(s.cached_input_tokens, 0), s.cost, s.cost_saved,
+                s.end_time - s.start_time, s.cache_hit
+            FROM spans s JOIN projects p ON p.id = s.project_id
+            WHERE {(everyProject ? "1 = 1" : "s.project_id = @project")} AND s.kind = 'generation' AND s.start_time >= @start AND s.start_time < @end
+            """,
+            new { project = caller.ProjectId, start, end })).ToList();
+        var result = rows.GroupBy(r => r.Key).Select(g =>
+        {
+            var durations = g.Select(r => r.Duration / 1000.0).Order().ToArray();
+            var label = group == "day"
+                ? DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(g.Key, CultureInfo.InvariantCulture) * 86_400_000).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
+                : g.Key;
+            return new CostRow(label, g.LongCount(), g.LongCount(r => r.Status == "error"), g.Sum(r => r.Input), g.Sum(r => r.Output), g.Sum(r => r.Cached),
+                g.Sum(r => r.Cost ?? 0), g.LongCount(r => r.Cost is null && r.CacheHit == 0), g.Sum(r => r.Saved ?? 0),
+                Percentile(durations, 0.50), Percentile(durations, 0.95), Percentile(durations, 0.99));
+        }).OrderBy(r => group == "day" ? r.Key : "").ThenByDescending(r => r.Cost).ThenBy(r => r.Key, StringComparer.Ordinal).ToList();
+        return new CostsResponse(group, start, end, result);
+    }
+
+    private static double Percentile(double[] sorted, double q)
+    {
+        if (sorted.Length == 0)
+        {
+            return 0;
+        }
+        var position = q * (sorted.Length - 1);
+        var below = (int)Math.Floor(position);
+        var above = Math.Min(below + 1, sorted.Length - 1);
+        return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
+    }
+
+    /// <summary>Computes again, with today's catalog, the cost of the caller's generations that started in a time range.</summary>
+    public async Task<RecomputeCostsResponse> RecomputeAsync(Caller caller, long? from, long? to, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Admin);
+        var start = from ?? 0;
+        var end = to ?? long.MaxValue;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var spans = (await connection.QueryAsync<SpanRow>(
+            $"SELECT {SpanRow.Columns} FROM spans WHERE project_id = @project AND kind = 'generation' AND cache_hit = 0 AND start_time >= @start AND start_time < @end",
+            new { project = caller.ProjectId, start, end })).ToList();
+        long priced = 0, unknown = 0;
+        var changed = new List<(string Trace, string Span, double? Cost)>();
+        foreach (var row in spans)
+        {
+            var span = row.ToSpan();
+            var cost = await CostAsync(caller.ProjectId, span, cancellationToken);
+            if (cost is null) { unknown++; } else { priced++; }
+            changed.Add((span.TraceId, span.SpanId, cost));
+        }
+        await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
+        foreach (var (trace, span, cost) in changed)
+        {
+            await connection.ExecuteAsync("UPDATE spans SET cost = @cost WHERE project_id = @project AND trace_id = @trace AND span_id = @span",
+                new { cost, project = caller.ProjectId, trace, span }, transaction);
+        }
+        // The traces' totals follow their spans.
+        foreach (var trace in changed.Select(c => c.Trace).Distinct())
+        {
+            await connection.ExecuteAsync(
+                """
+                UPDATE traces SET
+                    cost = (SELECT COALESCE(SUM(cost), 0) FROM spans WHERE project_id = @project AND trace_id = @trace AND kind = 'generation'),
+                    cost_unknown = (SELECT COUNT(*) FROM spans WHERE project_id = @project AND trace_id = @trace AND kind = 'generation' AND cost IS NULL AND cache_hit = 0)
+                WHERE project_id = @project AND trace_id = @trace
+                """,
+                new { project = caller.ProjectId, trace }, transaction);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return new RecomputeCostsResponse(spans.Count, priced, unknown);
+    }
+}
+
+/// <summary>A row of the spans table.</summary>
+internal sealed class SpanRow
+{
+    public const string Columns =
+        "trace_id AS TraceId, span_id AS SpanId, parent_span_id AS ParentSpanId, name AS Name, kind AS Kind, start_time AS StartTime, end_time AS EndTime, status AS Status, " +
+        "status_message AS StatusMessage, provider AS Provider, model AS Model, operation AS Operation, input_tokens AS InputTokens, output_tokens AS OutputTokens, " +
+        "cached_input_tokens AS CachedInputTokens, cache_write_tokens AS CacheWriteTokens, reasoning_tokens AS ReasoningTokens, tokens_estimated AS TokensEstimated, " +
+        "cost AS Cost, cost_saved AS CostSaved, time_to_first_token_ms AS TimeToFirstTokenMs, user_id AS UserId, session_id AS SessionId, cache_hit AS CacheHit, data AS Data";
+
+    public string TraceId { get; set; } = "";
+    public string SpanId { get; set; } = "";
+    public string? ParentSpanId { get; set; }
+    public string Name { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public long StartTime { get; set; }
+    public long EndTime { get; set; }
+    public string Status { get; set; } = "";
+    public string? StatusMessage { get; set; }
+    public string? Provider { get; set; }
+    public string? Model { get; set; }
+    public string? Operation { get; set; }
+    public long? InputTokens { get; set; }
+    public long? OutputTokens { get; set; }
+    public long? CachedInputTokens { get; set; }
+    public long? CacheWriteTokens { get; set; }
+    public long? ReasoningTokens { get; set; }
+    public long TokensEstimated { get; set; }
+    public double? Cost { get; set; }
+    public double? CostSaved { get; set; }
+    public double? TimeToFirstTokenMs { get; set; }
+    public string? UserId { get; set; }
+    public string? SessionId { get; set; }
+    public long CacheHit { get; set; }
+    public string Data { get; set; } = "{}";
+
+    public Span ToSpan()
+    {
+        using var data = JsonDocument.Parse(Data);
+        var root = data.RootElement;
+        JsonElement? Get(string name) => root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value.Clone() : null;
+        return new Span(TraceId, SpanId, ParentSpanId, Name, Kind, StartTime, EndTime, Status, StatusMessage, Provider, Model, Operation, InputTokens, OutputTokens,
+            CachedInputTokens, CacheWriteTokens, ReasoningTokens, TokensEstimated != 0, Cost, CostSaved, TimeToFirstTokenMs, UserId, SessionId, Get("input"), Get("output"),
+            Get("parameters") is { } p ? p.Deserialize(SextantJsonContext.Default.IReadOnlyDictionaryStringJsonElement) : null,
+            Get("attributes") is { } a ? a.Deserialize(SextantJsonContext.Default.IReadOnlyDictionaryStringJsonElement) : null,
+            Get("tags") is { } t ? t.Deserialize(SextantJsonContext.Default.IReadOnlyListString) : null,
+            Get("metadata") is { } m ? m.Deserialize(SextantJsonContext.Default.IReadOnlyDictionaryStringString) : null,
+            CacheHit != 0);
+    }
+}

@@ -1,0 +1,553 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+using Sextant.Contracts;
+using Sextant.Core;
+using Sextant.Core.Projects;
+using Sextant.Core.Tracing;
+using Sextant.Server.Http;
+
+namespace Sextant.Server.Gateway;
+
+/// <summary>
+/// The OpenAI-compatible gateway: a request names a model (a route, or provider/model); the proxy picks a target by
+/// weight among those whose circuit is closed, retries retryable failures with exponential back-off and jitter,
+/// falls back to the next target on the route's statuses and time-outs, and passes the answer through unchanged
+/// (unknown JSON fields included; streams chunk by chunk, never buffered whole). Every call becomes a generation
+/// span, recorded after the answer is sent.
+/// </summary>
+internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
+{
+    public const int MaxBodyBytes = 10 * 1024 * 1024;
+    private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
+    private static readonly HashSet<string> NotParameters = ["model", "messages", "input", "stream", "stream_options", "user"];
+    private static readonly HttpClient Upstream = new(new SocketsHttpHandler
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        AutomaticDecompression = DecompressionMethods.None,
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        MaxConnectionsPerServer = 1024,
+    })
+    { Timeout = Timeout.InfiniteTimeSpan };
+
+    private sealed record Attempt(string Provider, string Model, int Status, string Outcome, double Ms);
+
+    public async Task HandleAsync(HttpContext ctx, string operation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var startTime = Clock.NowMs() * 1000;
+        var caller = ctx.Caller();
+        caller.Require(Role.Editor);
+        var body = await ReadBodyAsync(ctx);
+        if (body is null)
+        {
+            return;
+        }
+        JsonObject request;
+        try
+        {
+            request = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("the body is not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            await OpenAiErrorAsync(ctx, 400, $"The request body is not valid JSON: {e.Message}", "invalid_request_error", null);
+            return;
+        }
+        if (request["model"] is not JsonValue modelValue || !modelValue.TryGetValue<string>(out var model) || model.Length == 0)
+        {
+            await OpenAiErrorAsync(ctx, 400, "'model' is required: the name of a route or provider/model.", "invalid_request_error", "model");
+            return;
+        }
+        if (operation == "chat" && request["messages"] is not JsonArray { Count: > 0 })
+        {
+            await OpenAiErrorAsync(ctx, 400, "'messages' is required and must be a non-empty array.", "invalid_request_error", "messages");
+            return;
+        }
+        if (operation == "embeddings" && request["input"] is null)
+        {
+            await OpenAiErrorAsync(ctx, 400, "'input' is required.", "invalid_request_error", "input");
+            return;
+        }
+        var snapshot = await registry.SnapshotAsync(caller.ProjectId, ctx.RequestAborted);
+        var route = Route(snapshot, model);
+        if (route is null)
+        {
+            var known = string.Join(", ", snapshot.Routes.Keys.Order(StringComparer.Ordinal).Take(50));
+            await OpenAiErrorAsync(ctx, 404, $"The model '{model}' is not configured. Routes: {(known.Length == 0 ? "(none)" : known)}; or name a provider's model as provider/model (providers: {string.Join(", ", snapshot.Providers.Keys.Order(StringComparer.Ordinal))}).",
+                "invalid_request_error", "model", "model_not_found");
+            return;
+        }
+        var stream = operation == "chat" && request["stream"] is JsonValue s && s.TryGetValue<bool>(out var on) && on;
+        if (stream && request["stream_options"] is null)
+        {
+            // Ask for the usage chunk at the end of the stream, so that the trace has tokens and cost.
+            request["stream_options"] = new JsonObject { ["include_usage"] = true };
+        }
+        var trace = TraceContext(ctx);
+        ctx.Response.Headers["x-sextant-trace-id"] = trace.TraceId;
+        var attempts = new List<Attempt>();
+        var outcome = await ForwardAsync(ctx, caller, snapshot, route, request, operation, stream, attempts, started);
+        RecordInBackground(caller, trace, route, model, request, operation, outcome, attempts, startTime, started, ctx);
+    }
+
+    private static GatewayRoute? Route(GatewayRegistry.Snapshot snapshot, string model)
+    {
+        if (snapshot.Routes.TryGetValue(model, out var route))
+        {
+            return route;
+        }
+        // provider/model names a provider's model directly.
+        var slash = model.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && snapshot.Providers.ContainsKey(model[..slash])
+            ? new GatewayRoute(model, [new RouteTarget(model[..slash], model[(slash + 1)..])], Source: "direct")
+            : null;
+    }
+
+    private static async Task<byte[]?> ReadBodyAsync(HttpContext ctx)
+    {
+        if (ctx.Request.ContentLength > MaxBodyBytes)
+        {
+            await OpenAiErrorAsync(ctx, 413, $"The request body is {ctx.Request.ContentLength} bytes; the gateway accepts at most {MaxBodyBytes}.", "invalid_request_error", null);
+            return null;
+        }
+        using var buffer = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(81920);
+        try
+        {
+            int read;
+            while ((read = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > MaxBodyBytes)
+                {
+                    await OpenAiErrorAsync(ctx, 413, $"The request body is larger than the {MaxBodyBytes} bytes the gateway accepts.", "invalid_request_error", null);
+                    return null;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>What became of a call, for its span.</summary>
+    private sealed class Outcome
+    {
+        public int Status;
+        public string? Error;
+        public bool Cancelled;
+        public string? Provider;
+        public string? Model;
+        public JsonNode? Response;
+        public StringBuilder Content = new();
+        public string? FinishReason;
+        public JsonNode? Usage;
+        public double? TimeToFirstTokenMs;
+    }
+
+    private async Task<Outcome> ForwardAsync(HttpContext ctx, Caller caller, GatewayRegistry.Snapshot snapshot, GatewayRoute route, JsonObject request,
+        string operation, bool stream, List<Attempt> attempts, long started)
+    {
+        var outcome = new Outcome();
+        var fallbackOn = route.FallbackOn ?? DefaultFallbackStatuses;
+        var order = Order(caller.ProjectId, route);
+        HttpResponseMessage? lastFailure = null;
+        byte[]? lastFailureBody = null;
+        var timedOut = false;
+        string? connectionError = null;
+        try
+        {
+            foreach (var target in order)
+            {
+                if (!snapshot.Providers.TryGetValue(target.Provider!, out var provider))
+                {
+                    attempts.Add(new Attempt(target.Provider!, target.Model!, 0, "unknown provider", 0));
+                    continue;
+                }
+                var breaker = registry.Breaker(caller.ProjectId, provider.Name, target.Model!);
+                for (var retry = 0; retry <= route.Retries; retry++)
+                {
+                    if (!breaker.TryEnter(Environment.TickCount64))
+                    {
+                        attempts.Add(new Attempt(provider.Name, target.Model!, 0, "circuit open", 0));
+                        break;
+                    }
+                    if (retry > 0)
+                    {
+                        // Exponential back-off with full jitter.
+                        var ceiling = route.RetryBaseMs * Math.Pow(2, retry - 1);
+                        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * ceiling), ctx.RequestAborted);
+                    }
+                    request["model"] = target.Model;
+                    var attemptStart = Stopwatch.GetTimestamp();
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+                    timeout.CancelAfter(route.TimeoutMs);
+                    HttpResponseMessage response;
+                    try
+                    {
+                        response = await SendAsync(provider, operation, request, timeout.Token);
+                    }
+                    catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
+                    {
+                        attempts.Add(new Attempt(provider.Name, target.Model!, 0, "timeout", Elapsed(attemptStart)));
+                        breaker.Failure(Environment.TickCount64, route.BreakerFailures, route.BreakerCooldownMs);
+                        timedOut = true;
+                        if (!route.FallbackOnTimeout)
+                        {
+                            goto exhausted;
+                        }
+                        continue;
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        attempts.Add(new Attempt(provider.Name, target.Model!, 0, "connection failed", Elapsed(attemptStart)));
+                        breaker.Failure(Environment.TickCount64, route.BreakerFailures, route.BreakerCooldownMs);
+                        connectionError = e.Message;
+                        continue;
+                    }
+                    var status = (int)response.StatusCode;
+                    if (response.IsSuccessStatusCode)
+                    {
+                        breaker.Success();
+                        attempts.Add(new Attempt(provider.Name, target.Model!, status, "ok", Elapsed(attemptStart)));
+                        (outcome.Provider, outcome.Model, outcome.Status) = (provider.Name, target.Model, status);
+                        using (response)
+                        {
+                            if (stream)
+                            {
+                                await StreamAsync(ctx, response, outcome, started, timeout);
+                            }
+                            else
+                            {
+                                await PassThroughAsync(ctx, response, outcome, started);
+                            }
+                        }
+                        lastFailure?.Dispose();
+                        return outcome;
+                    }
+                    var failureBody = await response.Content.ReadAsByteArrayAsync(ctx.RequestAborted);
+                    attempts.Add(new Attempt(provider.Name, target.Model!, status, "error", Elapsed(attemptStart)));
+                    lastFailure?.Dispose();
+                    (lastFailure, lastFailureBody, timedOut, connectionError) = (response, failureBody, false, null);
+                    if (!fallbackOn.Contains(status))
+                    {
+                        // Not a failure the route retries or falls back on: the upstream's answer is the answer.
+                        goto exhausted;
+                    }
+                    if (status >= 500 || status == 429)
+                    {
+                        breaker.Failure(Environment.TickCount64, route.BreakerFailures, route.BreakerCooldownMs);
+                    }
+                }
+            }
+        exhausted:
+            if (lastFailure is not null && !timedOut && connectionError is null)
+            {
+                // The upstream's own error passes through with its status and body.
+                (outcome.Status, outcome.Error) = ((int)lastFailure.StatusCode, Encoding.UTF8.GetString(lastFailureBody ?? []));
+                ctx.Response.StatusCode = outcome.Status;
+                ctx.Response.ContentType = lastFailure.Content.Headers.ContentType?.ToString() ?? "application/json";
+                await ctx.Response.Body.WriteAsync(lastFailureBody ?? [], ctx.RequestAborted);
+                lastFailure.Dispose();
+                return outcome;
+            }
+            lastFailure?.Dispose();
+            var tried = string.Join("; ", attempts.Select(a => $"{a.Provider}/{a.Model}: {a.Outcome}{(a.Status > 0 ? $" {a.Status}" : "")}"));
+            if (timedOut)
+            {
+                (outcome.Status, outcome.Error) = (504, $"The upstream did not answer within {route.TimeoutMs} ms ({tried}).");
+                await OpenAiErrorAsync(ctx, 504, outcome.Error, "timeout", null, "upstream_timeout");
+            }
+            else
+            {
+                (outcome.Status, outcome.Error) = (502, $"No upstream could be reached for '{route.Name}' ({tried}){(connectionError is null ? "" : ": " + connectionError)}.");
+                await OpenAiErrorAsync(ctx, 502, outcome.Error, "api_error", null, "upstream_unavailable");
+            }
+            return outcome;
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away: the upstream call was cancelled with it.
+            (outcome.Cancelled, outcome.Error) = (true, "The client disconnected; the upstream call was cancelled.");
+            lastFailure?.Dispose();
+            return outcome;
+        }
+        catch (IOException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            (outcome.Cancelled, outcome.Error) = (true, "The client disconnected; the upstream call was cancelled.");
+            lastFailure?.Dispose();
+            return outcome;
+        }
+    }
+
+    /// <summary>The first target by weight among those with a closed circuit, then the others in the route's order.</summary>
+    private List<RouteTarget> Order(long project, GatewayRoute route)
+    {
+        var targets = route.Targets!;
+        if (targets.Count == 1)
+        {
+            return [targets[0]];
+        }
+        var now = Environment.TickCount64;
+        var healthy = targets.Where(t => !registry.Breaker(project, t.Provider!, t.Model!).IsOpen(now)).ToList();
+        var pool = healthy.Count > 0 ? healthy : [.. targets];
+        var pick = Random.Shared.NextDouble() * pool.Sum(t => t.Weight);
+        var first = pool[^1];
+        foreach (var t in pool)
+        {
+            if ((pick -= t.Weight) < 0)
+            {
+                first = t;
+                break;
+            }
+        }
+        return [first, .. targets.Where(t => !ReferenceEquals(t, first))];
+    }
+
+    private static double Elapsed(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
+
+    private static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, string operation, JsonObject request, CancellationToken cancellationToken)
+    {
+        var path = operation == "chat" ? "chat/completions" : "embeddings";
+        var baseUrl = provider.BaseUrl.ToString();
+        var message = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path))
+        {
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject)),
+        };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (provider.ApiKey is not null)
+        {
+            message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", provider.ApiKey);
+        }
+        return await Upstream.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    private static async Task PassThroughAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started)
+    {
+        var bytes = await response.Content.ReadAsByteArrayAsync(ctx.RequestAborted);
+        outcome.TimeToFirstTokenMs = Elapsed(started);
+        ctx.Response.StatusCode = (int)response.StatusCode;
+        ctx.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "application/json";
+        if (response.Headers.TryGetValues("x-request-id", out var ids))
+        {
+            ctx.Response.Headers["x-request-id"] = ids.First();
+        }
+        ctx.Response.ContentLength = bytes.Length;
+        await ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted);
+        try
+        {
+            outcome.Response = JsonNode.Parse(bytes);
+            outcome.Usage = outcome.Response?["usage"];
+            outcome.Model = outcome.Response?["model"]?.GetValue<string>() ?? outcome.Model;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            // Not JSON: passed through as it came; the span has no usage.
+        }
+    }
+
+    /// <summary>Copies the event stream as it arrives, flushing each read, and reads the chunks on the side for the span.</summary>
+    private static async Task StreamAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started, CancellationTokenSource timeout)
+    {
+        // The per-attempt time-out covers the wait for the answer's start, not a long stream.
+        timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+        ctx.Response.StatusCode = (int)response.StatusCode;
+        ctx.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "text/event-stream";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        await using var upstream = await response.Content.ReadAsStreamAsync(timeout.Token);
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        var line = new List<byte>(1024);
+        try
+        {
+            int read;
+            while ((read = await upstream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                await ctx.Response.Body.WriteAsync(buffer.AsMemory(0, read), ctx.RequestAborted);
+                await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                for (var i = 0; i < read; i++)
+                {
+                    if (buffer[i] == (byte)'\n')
+                    {
+                        ReadEvent(line, outcome, started);
+                        line.Clear();
+                    }
+                    else if (line.Count < 1 << 20)
+                    {
+                        line.Add(buffer[i]);
+                    }
+                }
+            }
+            ReadEvent(line, outcome, started);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void ReadEvent(List<byte> line, Outcome outcome, long started)
+    {
+        var text = Encoding.UTF8.GetString(line.ToArray()).TrimEnd('\r');
+        if (!text.StartsWith("data:", StringComparison.Ordinal))
+        {
+            return;
+        }
+        var data = text[5..].Trim();
+        if (data.Length == 0 || data == "[DONE]")
+        {
+            return;
+        }
+        try
+        {
+            var chunk = JsonNode.Parse(data);
+            outcome.Model = chunk?["model"]?.GetValue<string>() ?? outcome.Model;
+            if (chunk?["usage"] is JsonObject usage)
+            {
+                outcome.Usage = usage.DeepClone();
+            }
+            if (chunk?["choices"] is JsonArray { Count: > 0 } choices)
+            {
+                var delta = choices[0]?["delta"];
+                if (delta?["content"] is JsonValue content && content.TryGetValue<string>(out var piece))
+                {
+                    outcome.TimeToFirstTokenMs ??= Elapsed(started);
+                    outcome.Content.Append(piece);
+                }
+                if (choices[0]?["finish_reason"] is JsonValue finish && finish.TryGetValue<string>(out var reason))
+                {
+                    outcome.FinishReason = reason;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // A chunk that is not JSON is passed on all the same.
+        }
+    }
+
+    private sealed record Trace(string TraceId, string? ParentSpanId);
+
+    /// <summary>The caller's W3C traceparent joins its trace; otherwise the call starts one.</summary>
+    private static Trace TraceContext(HttpContext ctx)
+    {
+        var header = ctx.Request.Headers["traceparent"].ToString().Split('-');
+        return header is [_, { Length: 32 } traceId, { Length: 16 } parent, _] && IsHex(traceId) && IsHex(parent) && traceId.Any(c => c != '0')
+            ? new Trace(traceId, parent)
+            : new Trace(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), null);
+    }
+
+    private static bool IsHex(string value) => value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
+
+    private void RecordInBackground(Caller caller, Trace trace, GatewayRoute route, string requested, JsonObject request, string operation, Outcome outcome,
+        List<Attempt> attempts, long startTime, long started, HttpContext ctx)
+    {
+        var headers = ctx.Request.Headers;
+        var capture = (headers["x-sextant-capture"].ToString() is { Length: > 0 } asked ? asked : options.Value.GatewayCapture) switch
+        {
+            "off" => "off",
+            "metadata" => "metadata",
+            _ => options.Value.GatewayCapture,
+        };
+        var end = startTime + (long)(Elapsed(started) * 1000);
+        var user = headers["x-sextant-user"].ToString() is { Length: > 0 } u ? u : request["user"] is JsonValue uv && uv.TryGetValue<string>(out var bodyUser) ? bodyUser : null;
+        var session = headers["x-sextant-session"].ToString() is { Length: > 0 } sid ? sid : null;
+        var tags = headers["x-sextant-tags"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Dictionary<string, string>? metadata = null;
+        if (headers["x-sextant-metadata"].ToString() is { Length: > 0 } metadataText)
+        {
+            try
+            {
+                metadata = JsonSerializer.Deserialize(metadataText, GatewayJson.Default.DictionaryStringString);
+            }
+            catch (JsonException)
+            {
+                metadata = new Dictionary<string, string> { ["x-sextant-metadata"] = metadataText };
+            }
+        }
+        var parameters = request.Where(p => !NotParameters.Contains(p.Key) && p.Value is not null)
+            .ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value, GatewayJson.Default.JsonNode));
+        var usage = outcome.Usage;
+        long? Tokens(params string[] path)
+        {
+            JsonNode? node = usage;
+            foreach (var part in path)
+            {
+                node = node?[part];
+            }
+            return node is JsonValue v && v.TryGetValue<long>(out var n) ? n : null;
+        }
+        JsonElement? input = capture == "full" ? JsonSerializer.SerializeToElement(operation == "chat" ? request["messages"] : request["input"], GatewayJson.Default.JsonNode) : null;
+        JsonElement? output = null;
+        if (capture == "full")
+        {
+            var message = outcome.Response?["choices"]?[0]?["message"]
+                ?? (outcome.Content.Length > 0 ? new JsonObject { ["role"] = "assistant", ["content"] = outcome.Content.ToString() } : null);
+            output = message is null ? null : JsonSerializer.SerializeToElement(message, GatewayJson.Default.JsonNode);
+        }
+        var attributes = new Dictionary<string, JsonElement>
+        {
+            ["sextant.route"] = JsonSerializer.SerializeToElement(route.Name!, GatewayJson.Default.String),
+            ["sextant.requested_model"] = JsonSerializer.SerializeToElement(requested, GatewayJson.Default.String),
+            ["sextant.attempts"] = JsonSerializer.SerializeToElement(attempts.Count, GatewayJson.Default.Int32),
+            ["sextant.attempt_log"] = JsonSerializer.SerializeToElement(attempts.Select(a => $"{a.Provider}/{a.Model} {a.Outcome} {a.Status} {a.Ms:0.0}ms").ToList(), GatewayJson.Default.ListString),
+            ["http.status_code"] = JsonSerializer.SerializeToElement(outcome.Status, GatewayJson.Default.Int32),
+        };
+        if (outcome.FinishReason is not null)
+        {
+            attributes["gen_ai.response.finish_reasons"] = JsonSerializer.SerializeToElement(outcome.FinishReason, GatewayJson.Default.String);
+        }
+        var status = outcome.Cancelled || outcome.Status is 0 or >= 400 ? "error" : "ok";
+        var span = new Span(trace.TraceId, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), trace.ParentSpanId,
+            $"{operation} {outcome.Model ?? requested}", "generation", startTime, Math.Max(end, startTime), status,
+            outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
+            outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,
+            Tokens("prompt_tokens"), Tokens("completion_tokens"), Tokens("prompt_tokens_details", "cached_tokens"), null, Tokens("completion_tokens_details", "reasoning_tokens"),
+            false, null, null, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
+            tags.Length > 0 ? tags : null, metadata);
+        var project = caller.ProjectId;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await traces.RecordAsync(project, [span]);
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", span.TraceId);
+            }
+        });
+    }
+
+    /// <summary>An error in OpenAI's shape, which OpenAI SDKs turn into their own exceptions.</summary>
+    public static async Task OpenAiErrorAsync(HttpContext ctx, int status, string message, string type, string? param, string? code = null)
+    {
+        if (ctx.Response.HasStarted)
+        {
+            return;
+        }
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        var error = new JsonObject
+        {
+            ["error"] = new JsonObject { ["message"] = message, ["type"] = type, ["param"] = param, ["code"] = code },
+        };
+        await ctx.Response.WriteAsync(error.ToJsonString(), ctx.RequestAborted);
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(JsonObject))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(JsonNode))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
+internal sealed partial class GatewayJson : System.Text.Json.Serialization.JsonSerializerContext;

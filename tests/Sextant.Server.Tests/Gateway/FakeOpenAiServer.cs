@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Sextant.Server.Tests.Gateway;
+
+/// <summary>
+/// A fake OpenAI-compatible upstream on 127.0.0.1, the one thing outside our control that tests replace. The model
+/// name picks the behaviour: ok-* answers (with usage and a vendor field), fail-NNN answers status NNN, slow-* waits
+/// 2 s, flaky-* fails its first request with 503, and streams send chunks with a pause between them.
+/// </summary>
+public sealed class FakeOpenAiServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    public ConcurrentQueue<(string Model, JsonObject Body, string? Authorization)> Requests { get; } = new();
+
+    public ConcurrentDictionary<string, int> Hits { get; } = new();
+
+    private int _cancelledStreams;
+
+    public int CancelledStreams => Volatile.Read(ref _cancelledStreams);
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    private FakeOpenAiServer(WebApplication app) => _app = app;
+
+    public static async Task<FakeOpenAiServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var fake = new FakeOpenAiServer(app);
+        app.MapPost("/v1/chat/completions", fake.ChatAsync);
+        app.MapPost("/v1/embeddings", fake.EmbeddingsAsync);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        fake.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/v1");
+        return fake;
+    }
+
+    private async Task<JsonObject> ReadAsync(HttpContext ctx)
+    {
+        var body = (JsonObject)(await JsonNode.ParseAsync(ctx.Request.Body))!;
+        var model = body["model"]!.GetValue<string>();
+        Requests.Enqueue((model, body, ctx.Request.Headers.Authorization.ToString()));
+        Hits.AddOrUpdate(model, 1, (_, n) => n + 1);
+        return body;
+    }
+
+    private async Task ChatAsync(HttpContext ctx)
+    {
+        var body = await ReadAsync(ctx);
+        var model = body["model"]!.GetValue<string>();
+        if (model.StartsWith("fail-", StringComparison.Ordinal))
+        {
+            ctx.Response.StatusCode = int.Parse(model[5..8], System.Globalization.CultureInfo.InvariantCulture);
+            await ctx.Response.WriteAsJsonAsync(new JsonObject { ["error"] = new JsonObject { ["message"] = $"upstream says {model}", ["type"] = "upstream_error" } });
+            return;
+        }
+        if (model.StartsWith("flaky-", StringComparison.Ordinal) && Hits[model] == 1)
+        {
+            ctx.Response.StatusCode = 503;
+            await ctx.Response.WriteAsJsonAsync(new JsonObject { ["error"] = new JsonObject { ["message"] = "try again" } });
+            return;
+        }
+        if (model.StartsWith("slow-", StringComparison.Ordinal))
+        {
+            await Task.Delay(2000, ctx.RequestAborted);
+        }
+        var usage = new JsonObject
+        {
+            ["prompt_tokens"] = 12,
+            ["completion_tokens"] = 5,
+            ["total_tokens"] = 17,
+            ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = 4 },
+            ["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
+        };
+        if (body["stream"]?.GetValue<bool>() == true)
+        {
+            ctx.Response.ContentType = "text/event-stream";
+            var pause = model.StartsWith("longstream-", StringComparison.Ordinal) ? 400 : 20;
+            try
+            {
+                foreach (var piece in new[] { "Hel", "lo", " there" }.Concat(pause > 100 ? Enumerable.Repeat(".", 20) : []))
+                {
+                    var chunk = new JsonObject
+                    {
+                        ["id"] = "chatcmpl-1", ["object"] = "chat.completion.chunk", ["model"] = model + "-2025",
+                        ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = new JsonObject { ["content"] = piece }, ["finish_reason"] = null }),
+                    };
+                    await ctx.Response.WriteAsync($"data: {chunk.ToJsonString()}\n\n", ctx.RequestAborted);
+                    await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                    await Task.Delay(pause, ctx.RequestAborted);
+                }
+                var last = new JsonObject
+                {
+                    ["id"] = "chatcmpl-1", ["object"] = "chat.completion.chunk", ["model"] = model + "-2025",
+                    ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = new JsonObject(), ["finish_reason"] = "stop" }),
+                };
+                await ctx.Response.WriteAsync($"data: {last.ToJsonString()}\n\n", ctx.RequestAborted);
+                if (body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+                {
+                    var usageChunk = new JsonObject { ["id"] = "chatcmpl-1", ["object"] = "chat.completion.chunk", ["model"] = model + "-2025", ["choices"] = new JsonArray(), ["usage"] = usage };
+                    await ctx.Response.WriteAsync($"data: {usageChunk.ToJsonString()}\n\n", ctx.RequestAborted);
+                }
+                await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                Interlocked.Increment(ref _cancelledStreams);
+            }
+            return;
+        }
+        await ctx.Response.WriteAsJsonAsync(new JsonObject
+        {
+            ["id"] = "chatcmpl-1",
+            ["object"] = "chat.completion",
+            ["created"] = 1700000000,
+            ["model"] = model + "-2025",
+            ["choices"] = new JsonArray(new JsonObject
+            {
+                ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = "Hello there" }, ["finish_reason"] = "stop",
+            }),
+            ["usage"] = usage,
+            ["system_fingerprint"] = "fp_fake",
+            ["x_vendor"] = new JsonObject { ["region"] = "test" },
+        });
+    }
+
+    private async Task EmbeddingsAsync(HttpContext ctx)
+    {
+        var body = await ReadAsync(ctx);
+        await ctx.Response.WriteAsJsonAsync(new JsonObject
+        {
+            ["object"] = "list",
+            ["data"] = new JsonArray(new JsonObject { ["object"] = "embedding", ["index"] = 0, ["embedding"] = new JsonArray(0.1, 0.2, 0.3) }),
+            ["model"] = body["model"]!.GetValue<string>(),
+            ["usage"] = new JsonObject { ["prompt_tokens"] = 3, ["total_tokens"] = 3 },
+        });
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}

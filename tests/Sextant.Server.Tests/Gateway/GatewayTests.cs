@@ -1,0 +1,239 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Sextant.Server.Tests.Gateway;
+
+/// <summary>The OpenAI-compatible gateway in front of a fake upstream: pass-through, streams, routes, failures and traces.</summary>
+public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFixture>, IAsyncLifetime
+{
+    private FakeOpenAiServer _fake = null!;
+    private HttpClient Http => fixture.Http;
+
+    public async Task InitializeAsync()
+    {
+        _fake = await FakeOpenAiServer.StartAsync();
+        var provider = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/fake",
+            new JsonObject { ["kind"] = "openai", ["base_url"] = _fake.BaseUrl.ToString(), ["api_key"] = "sk-upstream-secret" }.ToJsonString());
+        Assert.Equal(200, provider.Status);
+    }
+
+    public async Task DisposeAsync() => await _fake.DisposeAsync();
+
+    private async Task RouteAsync(string name, object route) =>
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, $"/api/v1/gateway/routes/{name}", System.Text.Json.JsonSerializer.Serialize(route))).Status);
+
+    private Task<ApiAnswer> ChatAsync(string model, bool stream = false, Action<HttpRequestMessage>? configure = null) =>
+        SendAsync("/v1/chat/completions", new JsonObject
+        {
+            ["model"] = model,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Say hello" }),
+            ["temperature"] = 0.2,
+            ["custom_field"] = "kept",
+            ["stream"] = stream,
+        }.ToJsonString(), configure);
+
+    private async Task<ApiAnswer> SendAsync(string path, string body, Action<HttpRequestMessage>? configure = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        configure?.Invoke(request);
+        var response = await Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        JsonNode? json = null;
+        try
+        {
+            json = text.StartsWith('{') ? JsonNode.Parse(text) : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+        return new ApiAnswer((int)response.StatusCode, json, text, response);
+    }
+
+    /// <summary>Gateway spans are stored just after the answer is sent: wait for them.</summary>
+    private async Task<JsonNode> TraceAsync(ApiAnswer answer)
+    {
+        var traceId = answer.Response.Headers.GetValues("x-sextant-trace-id").Single();
+        for (var i = 0; i < 100; i++)
+        {
+            var trace = await Http.GetJsonAsync($"/api/v1/traces/{traceId}");
+            if (trace.Status == 200)
+            {
+                return trace.Json!;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"trace {traceId} never appeared");
+    }
+
+    [Fact]
+    public async Task A_chat_completion_passes_through_unchanged_and_becomes_a_priced_generation_span()
+    {
+        await RouteAsync("chat-a", new { targets = new[] { new { provider = "fake", model = "ok-a" } } });
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/prices", new { model = "ok-a*", input = 1.0, output = 2.0, cached_input = 0.5, effective_from = 1 })).Status);
+        var answer = await ChatAsync("chat-a", configure: r =>
+        {
+            r.Headers.Add("x-sextant-user", "alice");
+            r.Headers.Add("x-sextant-session", "s-1");
+            r.Headers.Add("x-sextant-tags", "beta, checkout");
+            r.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        });
+        Assert.Equal(200, answer.Status);
+        // Fields Sextant does not know pass through both ways.
+        Assert.Equal("test", answer.Json!["x_vendor"]!["region"]!.GetValue<string>());
+        Assert.Equal("Hello there", answer.Json!["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        var sent = _fake.Requests.Last(r => r.Model == "ok-a");
+        Assert.Equal(("kept", "Bearer sk-upstream-secret"), (sent.Body["custom_field"]!.GetValue<string>(), sent.Authorization));
+
+        var trace = await TraceAsync(answer);
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", trace["trace"]!["trace_id"]!.GetValue<string>());
+        var span = trace["spans"]![0]!;
+        Assert.Equal(("generation", "ok", "fake", "ok-a-2025"), (span["kind"]!.GetValue<string>(), span["status"]!.GetValue<string>(), span["provider"]!.GetValue<string>(), span["model"]!.GetValue<string>()));
+        Assert.Equal("b7ad6b7169203331", span["parent_span_id"]!.GetValue<string>());
+        Assert.Equal((12, 5, 4), (span["input_tokens"]!.GetValue<long>(), span["output_tokens"]!.GetValue<long>(), span["cached_input_tokens"]!.GetValue<long>()));
+        // (12 - 4) x 1 + 4 x 0.5 + 5 x 2 = 20 USD per million: cached tokens are not counted twice.
+        Assert.Equal(20e-6, span["cost"]!.GetValue<double>(), 12);
+        Assert.Equal(("alice", "s-1"), (span["user_id"]!.GetValue<string>(), span["session_id"]!.GetValue<string>()));
+        Assert.Equal(["beta", "checkout"], span["tags"]!.AsArray().Select(t => t!.GetValue<string>()));
+        Assert.Equal("Say hello", span["input"]![0]!["content"]!.GetValue<string>());
+        Assert.Equal("Hello there", span["output"]!["content"]!.GetValue<string>());
+        Assert.Equal(0.2, span["parameters"]!["temperature"]!.GetValue<double>());
+
+        // The provider's key is never returned.
+        var providers = await Http.GetJsonAsync("/api/v1/gateway/providers");
+        Assert.DoesNotContain("sk-upstream-secret", providers.Body);
+        Assert.True(providers.Json!["providers"]!.AsArray().Single(p => p!["name"]!.GetValue<string>() == "fake")!["has_api_key"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task A_stream_is_relayed_chunk_by_chunk_and_traced_with_usage_and_time_to_first_token()
+    {
+        await RouteAsync("chat-stream", new { targets = new[] { new { provider = "fake", model = "ok-stream" } } });
+        var answer = await ChatAsync("chat-stream", stream: true);
+        Assert.Equal(200, answer.Status);
+        Assert.StartsWith("text/event-stream", answer.Response.Content.Headers.ContentType!.ToString(), StringComparison.Ordinal);
+        var events = answer.Body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("data: [DONE]", events[^1]);
+        Assert.Contains(events, e => e.Contains("\"usage\"", StringComparison.Ordinal));
+        var span = (await TraceAsync(answer))["spans"]![0]!;
+        Assert.Equal("Hello there", span["output"]!["content"]!.GetValue<string>());
+        Assert.Equal(12, span["input_tokens"]!.GetValue<long>());
+        Assert.True(span["time_to_first_token_ms"]!.GetValue<double>() > 0);
+    }
+
+    [Fact]
+    public async Task Fallback_retry_and_the_circuit_breaker()
+    {
+        // The first target fails with 500: the next one answers.
+        await RouteAsync("chat-fallback", new { targets = new object[] { new { provider = "fake", model = "fail-500-fb", weight = 1e9 }, new { provider = "fake", model = "ok-fb", weight = 1e-9 } }, retries = 0 });
+        var answer = await ChatAsync("chat-fallback");
+        Assert.Equal(200, answer.Status);
+        var log = (await TraceAsync(answer))["spans"]![0]!["attributes"]!["sextant.attempt_log"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        Assert.StartsWith("fake/fail-500-fb error 500", log[0], StringComparison.Ordinal);
+        Assert.StartsWith("fake/ok-fb ok 200", log[1], StringComparison.Ordinal);
+
+        // A 503 is retried on the same target.
+        await RouteAsync("chat-retry", new { targets = new[] { new { provider = "fake", model = "flaky-r" } }, retries = 2, retry_base_ms = 10 });
+        Assert.Equal(200, (await ChatAsync("chat-retry")).Status);
+        Assert.Equal(2, _fake.Hits["flaky-r"]);
+
+        // After two failures the failing target's circuit opens: it is skipped until its cool-down ends.
+        await RouteAsync("chat-breaker", new
+        {
+            targets = new object[] { new { provider = "fake", model = "fail-502-cb", weight = 1e9 }, new { provider = "fake", model = "ok-cb", weight = 1e-9 } },
+            retries = 0, breaker_failures = 2, breaker_cooldown_ms = 60_000,
+        });
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(200, (await ChatAsync("chat-breaker")).Status);
+        }
+        Assert.Equal(2, _fake.Hits["fail-502-cb"]);
+        Assert.Equal(5, _fake.Hits["ok-cb"]);
+    }
+
+    [Fact]
+    public async Task Upstream_errors_pass_through_and_time_outs_are_504()
+    {
+        await RouteAsync("chat-400", new { targets = new[] { new { provider = "fake", model = "fail-400-x" } } });
+        var rejected = await ChatAsync("chat-400");
+        Assert.Equal(400, rejected.Status);
+        Assert.Equal("upstream says fail-400-x", rejected.Json!["error"]!["message"]!.GetValue<string>());
+        Assert.Equal("error", (await TraceAsync(rejected))["spans"]![0]!["status"]!.GetValue<string>());
+
+        await RouteAsync("chat-slow", new { targets = new[] { new { provider = "fake", model = "slow-t" } }, timeout_ms = 200, retries = 0 });
+        var slow = await ChatAsync("chat-slow");
+        Assert.Equal(504, slow.Status);
+        Assert.Contains("did not answer within 200 ms", slow.Json!["error"]!["message"]!.GetValue<string>());
+        Assert.Equal("timeout", slow.Json!["error"]!["type"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_openai_style_errors()
+    {
+        var notJson = await SendAsync("/v1/chat/completions", "{not json");
+        Assert.Equal(400, notJson.Status);
+        Assert.Equal("invalid_request_error", notJson.Json!["error"]!["type"]!.GetValue<string>());
+        var noMessages = await SendAsync("/v1/chat/completions", """{"model": "chat-a"}""");
+        Assert.Equal((400, "messages"), (noMessages.Status, noMessages.Json!["error"]!["param"]!.GetValue<string>()));
+        await RouteAsync("chat-known", new { targets = new[] { new { provider = "fake", model = "ok-k" } } });
+        var unknown = await ChatAsync("no-such-model");
+        Assert.Equal(404, unknown.Status);
+        Assert.Contains("chat-known", unknown.Json!["error"]!["message"]!.GetValue<string>());
+        Assert.Equal("model_not_found", unknown.Json!["error"]!["code"]!.GetValue<string>());
+        var huge = await SendAsync("/v1/chat/completions", "{\"model\": \"chat-known\", \"messages\": [], \"pad\": \"" + new string('x', 11 * 1024 * 1024) + "\"}");
+        Assert.Equal(413, huge.Status);
+        var badRoute = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/routes/bad", """{"targets": []}""");
+        Assert.Equal((400, "targets"), (badRoute.Status, badRoute.Field));
+        var badProvider = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/bad", """{"kind": "openai", "base_url": "not a url"}""");
+        Assert.Equal((400, "base_url"), (badProvider.Status, badProvider.Field));
+    }
+
+    [Fact]
+    public async Task Direct_provider_models_embeddings_and_the_model_list()
+    {
+        var direct = await ChatAsync("fake/ok-direct");
+        Assert.Equal(200, direct.Status);
+        var embedding = await SendAsync("/v1/embeddings", """{"model": "fake/emb-1", "input": "hello"}""");
+        Assert.Equal(200, embedding.Status);
+        Assert.Equal(3, embedding.Json!["data"]![0]!["embedding"]!.AsArray().Count);
+        var span = (await TraceAsync(embedding))["spans"]![0]!;
+        Assert.Equal(("embeddings", 3L), (span["operation"]!.GetValue<string>(), span["input_tokens"]!.GetValue<long>()));
+        // No price for this model: the cost is unknown, not zero.
+        Assert.Null(span["cost"]);
+        await RouteAsync("listed-model", new { targets = new[] { new { provider = "fake", model = "ok-l" } } });
+        var models = await Http.GetJsonAsync("/v1/models");
+        Assert.Contains(models.Json!["data"]!.AsArray(), m => m!["id"]!.GetValue<string>() == "listed-model");
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnects_mid_stream_cancels_the_upstream_call()
+    {
+        await RouteAsync("chat-cancel", new { targets = new[] { new { provider = "fake", model = "longstream-c" } } });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent("""{"model": "chat-cancel", "stream": true, "messages": [{"role": "user", "content": "go"}]}""", Encoding.UTF8, "application/json"),
+        };
+        string traceId;
+        using (var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            traceId = response.Headers.GetValues("x-sextant-trace-id").Single();
+            await using var stream = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[64];
+            Assert.True(await stream.ReadAsync(buffer) > 0);
+        }
+        for (var i = 0; i < 100 && _fake.CancelledStreams == 0; i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.Equal(1, _fake.CancelledStreams);
+        JsonNode? span = null;
+        for (var i = 0; i < 100 && span is null; i++)
+        {
+            var trace = await Http.GetJsonAsync($"/api/v1/traces/{traceId}");
+            span = trace.Status == 200 ? trace.Json!["spans"]![0] : null;
+            await Task.Delay(span is null ? 50 : 0);
+        }
+        Assert.Equal("error", span!["status"]!.GetValue<string>());
+        Assert.StartsWith("cancelled", span["status_message"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+}
