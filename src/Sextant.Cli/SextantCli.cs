@@ -13,6 +13,10 @@ internal static class SextantCli
         root.Subcommands.Add(ExperimentsCommand.Build());
         root.Subcommands.Add(ModelsCommand.Build());
         root.Subcommands.Add(DataCommand.Build());
+        root.Subcommands.Add(TracesCommand.Traces());
+        root.Subcommands.Add(TracesCommand.Costs());
+        root.Subcommands.Add(TracesCommand.Prices());
+        root.Subcommands.Add(TracesCommand.Gateway());
         root.Subcommands.Add(LineageCommand.Build());
         root.Subcommands.Add(RunsCommand.Build());
         root.Subcommands.Add(ArtifactsCommand.Build());
