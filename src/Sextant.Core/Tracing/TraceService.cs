@@ -60,6 +60,47 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         return new IngestSpansResponse(results, results.Count(r => r.Status == 201), results.Count(r => r.Status == 200), results.Count(r => r.Status == 400));
     }
 
+    /// <summary>
+    /// Stores an OTLP/HTTP export (protobuf or JSON). Spans that cannot be stored are counted and the first reason
+    /// given, as OTLP's partial success; a body that is not an export at all is a 400.
+    /// </summary>
+    public async Task<(int Accepted, int Rejected, string? Error)> IngestOtlpAsync(Caller caller, byte[] body, bool json, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Editor);
+        Otlp.ExportTraceServiceRequest request;
+        try
+        {
+            request = json ? OtlpMapper.ParseJson(body) : OtlpMapper.ParseProtobuf(body);
+        }
+        catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException or JsonException or FormatException or InvalidOperationException)
+        {
+            throw SextantException.Invalid("body", $"The body is not an OTLP trace export ({(json ? "JSON" : "protobuf")}): {e.Message}");
+        }
+        var mapped = OtlpMapper.Map(request);
+        var valid = new List<StoredSpan>();
+        var rejected = 0;
+        string? error = null;
+        for (var i = 0; i < mapped.Count; i++)
+        {
+            try
+            {
+                valid.Add(mapped[i].Span is { } span
+                    ? await PrepareAsync(caller.ProjectId, span, $"span {span.SpanId}", cancellationToken)
+                    : throw SextantException.Invalid("span", mapped[i].Error!));
+            }
+            catch (SextantException e)
+            {
+                rejected++;
+                error ??= e.Message;
+            }
+        }
+        foreach (var chunk in valid.Chunk(MaxSpansPerRequest))
+        {
+            await writer.WriteAsync(chunk);
+        }
+        return (valid.Count, rejected, error);
+    }
+
     /// <summary>Stores spans the server made itself (the gateway, OTLP), which are valid by construction.</summary>
     public async Task RecordAsync(long project, IReadOnlyList<Span> spans, CancellationToken cancellationToken = default)
     {

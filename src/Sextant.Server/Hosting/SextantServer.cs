@@ -165,6 +165,7 @@ public sealed class SextantServer : IAsyncDisposable
             app.MapRegistryEndpoints();
             app.MapDatasetEndpoints();
             app.MapTraceEndpoints();
+            app.MapOtlpEndpoints();
             app.MapGatewayEndpoints();
             app.MapSextantWeb();
             app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
