@@ -9,6 +9,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- search-profile [runs]   (in-process split of one search)
 //   dotnet run -c Release --project bench/Sextant.Bench -- registry   (models:/ resolution and lineage latency)
 //   dotnet run -c Release --project bench/Sextant.Bench -- data <path to sextant.dll> [files] [GiB]   (sextant data add/get)
+//   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates]   (gateway overhead)
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
@@ -19,6 +20,7 @@ return args.FirstOrDefault() switch
     "search-profile" => await SearchProfile.RunAsync(args.Skip(1).ToArray()),
     "registry" => await RegistryBenchmark.RunAsync(args.Skip(1).ToArray()),
     "data" => await DataBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "gateway" => await GatewayBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 

@@ -20,6 +20,8 @@ public sealed class PriceCatalog(SextantDatabase database)
     public const int MaxModelLength = 256;
     private static readonly IReadOnlyList<Price> Shipped = LoadShipped();
     private volatile IReadOnlyList<(long? Project, Price Price)>? _stored;
+    // Lookups by (project, provider, model, day): prices change by the day at most often; dropped with the catalog.
+    private volatile System.Collections.Concurrent.ConcurrentDictionary<(long, string?, string, long), Price?> _found = new();
 
     public static IReadOnlyList<Price> ShippedPrices => Shipped;
 
@@ -65,6 +67,22 @@ public sealed class PriceCatalog(SextantDatabase database)
             return null;
         }
         var stored = await StoredAsync(cancellationToken);
+        var found = _found;
+        var key = (project, provider, model, at / 86_400_000);
+        if (found.TryGetValue(key, out var known) && (known is null || known.EffectiveFrom <= at))
+        {
+            return known;
+        }
+        var price = Find(stored, project, provider, model, at);
+        if (found.Count < 100_000)
+        {
+            found[key] = price;
+        }
+        return price;
+    }
+
+    private static Price? Find(IReadOnlyList<(long? Project, Price Price)> stored, long project, string? provider, string model, long at)
+    {
         // Rank: whose (project 3, shared 2, shipped 1), then how specific, then how recent.
         var candidates = stored.Where(s => s.Project == project).Select(s => (Rank: 3, s.Price))
             .Concat(stored.Where(s => s.Project is null).Select(s => (Rank: 2, s.Price)))
@@ -192,6 +210,7 @@ public sealed class PriceCatalog(SextantDatabase database)
                 source = shared ? "shared" : "project", now = Clock.NowMs(),
             });
         _stored = null;
+        _found = new();
         return price with { EffectiveFrom = from, Source = shared ? "shared" : "project", Id = id };
     }
 }

@@ -82,59 +82,127 @@ public sealed class SpanWriter : IAsyncDisposable
         }
     }
 
+    private DbConnection? _sqlite;
+    private SqliteSpanStatements? _statements;
+
     private async Task<bool[][]> CommitAsync(IReadOnlyList<Write> writes)
     {
-        await using var connection = await _database.OpenAsync();
-        await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
-        var results = new bool[writes.Count][];
-        var inserted = new List<StoredSpan>();
-        for (var w = 0; w < writes.Count; w++)
+        var sqlite = _database.Engine == DatabaseEngine.Sqlite;
+        // SQLite: one connection for the writer's life, with its statements prepared once.
+        var connection = sqlite ? _sqlite ??= await _database.OpenAsync() : await _database.OpenAsync();
+        if (sqlite && _statements is null)
         {
-            results[w] = new bool[writes[w].Spans.Count];
-            for (var i = 0; i < writes[w].Spans.Count; i++)
+            _statements = new SqliteSpanStatements((Microsoft.Data.Sqlite.SqliteConnection)connection);
+        }
+        try
+        {
+            await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
+            var results = new bool[writes.Count][];
+            var inserted = new List<StoredSpan>();
+            for (var w = 0; w < writes.Count; w++)
             {
-                var stored = writes[w].Spans[i];
-                var s = stored.Span;
-                var rows = await connection.ExecuteAsync(
-                    """
-                    INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, status_message, provider, model, operation,
-                        input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, tokens_estimated, cost, cost_saved, time_to_first_token_ms,
-                        user_id, session_id, cache_hit, data)
-                    VALUES (@Project, @TraceId, @SpanId, @ParentSpanId, @Name, @Kind, @StartTime, @EndTime, @Status, @StatusMessage, @Provider, @Model, @Operation,
-                        @InputTokens, @OutputTokens, @CachedInputTokens, @CacheWriteTokens, @ReasoningTokens, @TokensEstimated, @Cost, @CostSaved, @TimeToFirstTokenMs,
-                        @UserId, @SessionId, @CacheHit, @Data)
-                    ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-                    """,
-                    new
-                    {
-                        stored.Project, s.TraceId, s.SpanId, s.ParentSpanId, s.Name, s.Kind, s.StartTime, s.EndTime, s.Status, s.StatusMessage, s.Provider, s.Model, s.Operation,
-                        s.InputTokens, s.OutputTokens, s.CachedInputTokens, s.CacheWriteTokens, s.ReasoningTokens, TokensEstimated = s.TokensEstimated ? 1 : 0, s.Cost, s.CostSaved,
-                        s.TimeToFirstTokenMs, s.UserId, s.SessionId, CacheHit = s.CacheHit ? 1 : 0, stored.Data,
-                    },
-                    transaction);
-                results[w][i] = rows == 1;
-                if (rows == 1)
+                results[w] = new bool[writes[w].Spans.Count];
+                for (var i = 0; i < writes[w].Spans.Count; i++)
                 {
-                    inserted.Add(stored);
+                    var stored = writes[w].Spans[i];
+                    results[w][i] = sqlite ? _statements!.InsertSpan(stored) : await InsertSpanAsync(connection, transaction, stored);
+                    if (results[w][i])
+                    {
+                        inserted.Add(stored);
+                    }
                 }
             }
+            foreach (var trace in inserted.GroupBy(s => (s.Project, s.Span.TraceId)))
+            {
+                await UpdateTraceAsync(connection, transaction, trace.Key.Project, trace.Key.TraceId, [.. trace.Select(s => s.Span)]);
+            }
+            await transaction.CommitAsync();
+            return results;
         }
-        foreach (var trace in inserted.GroupBy(s => (s.Project, s.Span.TraceId)))
+        catch
         {
-            await UpdateTraceAsync(connection, transaction, trace.Key.Project, trace.Key.TraceId, [.. trace.Select(s => s.Span)]);
+            if (sqlite)
+            {
+                // Start the next commit on a fresh connection.
+                _statements?.Dispose();
+                _statements = null;
+                await connection.DisposeAsync();
+                _sqlite = null;
+            }
+            throw;
         }
-        await transaction.CommitAsync();
-        return results;
+        finally
+        {
+            if (!sqlite)
+            {
+                await connection.DisposeAsync();
+            }
+        }
     }
 
-    /// <summary>Adds new spans into their trace's summary row (read, merge, write: the writer is the only one here).</summary>
+    private static async Task<bool> InsertSpanAsync(DbConnection connection, DbTransaction transaction, StoredSpan stored)
+    {
+        var s = stored.Span;
+        return await connection.ExecuteAsync(
+            """
+            INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, status_message, provider, model, operation,
+                input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, tokens_estimated, cost, cost_saved, time_to_first_token_ms,
+                user_id, session_id, cache_hit, data)
+            VALUES (@Project, @TraceId, @SpanId, @ParentSpanId, @Name, @Kind, @StartTime, @EndTime, @Status, @StatusMessage, @Provider, @Model, @Operation,
+                @InputTokens, @OutputTokens, @CachedInputTokens, @CacheWriteTokens, @ReasoningTokens, @TokensEstimated, @Cost, @CostSaved, @TimeToFirstTokenMs,
+                @UserId, @SessionId, @CacheHit, @Data)
+            ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
+            """,
+            new
+            {
+                stored.Project, s.TraceId, s.SpanId, s.ParentSpanId, s.Name, s.Kind, s.StartTime, s.EndTime, s.Status, s.StatusMessage, s.Provider, s.Model, s.Operation,
+                s.InputTokens, s.OutputTokens, s.CachedInputTokens, s.CacheWriteTokens, s.ReasoningTokens, TokensEstimated = s.TokensEstimated ? 1 : 0, s.Cost, s.CostSaved,
+                s.TimeToFirstTokenMs, s.UserId, s.SessionId, CacheHit = s.CacheHit ? 1 : 0, stored.Data,
+            },
+            transaction) == 1;
+    }
+
+    private const string InsertTrace =
+        """
+        INSERT INTO traces (project_id, trace_id, name, named_by_root, start_time, end_time, error_count, span_count, generation_count, input_tokens, output_tokens,
+            cost, cost_unknown, user_id, session_id, models, tags)
+        VALUES (@project, @TraceId, @Name, @NamedByRoot, @StartTime, @EndTime, @ErrorCount, @SpanCount, @GenerationCount, @InputTokens, @OutputTokens,
+            @Cost, @CostUnknown, @UserId, @SessionId, @Models, @Tags)
+        ON CONFLICT (project_id, trace_id) DO NOTHING
+        """;
+
+    /// <summary>
+    /// Adds new spans into their trace's summary row. A new trace (the common case: one gateway call) is one insert;
+    /// an existing one is read, merged and written (the writer is the only one here; PostgreSQL also locks the row).
+    /// </summary>
     private async Task UpdateTraceAsync(DbConnection connection, DbTransaction transaction, long project, string traceId, List<Span> spans)
     {
-        var row = await connection.QuerySingleOrDefaultAsync<TraceRow>(
+        var fresh = Merge(new TraceRow { TraceId = traceId, StartTime = long.MaxValue, EndTime = long.MinValue }, spans);
+        if (_statements is not null ? _statements.InsertTrace(project, fresh) : await connection.ExecuteAsync(InsertTrace, Parameters(project, fresh), transaction) == 1)
+        {
+            return;
+        }
+        var row = await connection.QuerySingleAsync<TraceRow>(
             $"SELECT {TraceRow.Columns} FROM traces WHERE project_id = @project AND trace_id = @traceId{(_database.Engine == DatabaseEngine.Postgres ? " FOR UPDATE" : "")}",
             new { project, traceId }, transaction);
-        var exists = row is not null;
-        row ??= new TraceRow { TraceId = traceId, Name = "", StartTime = long.MaxValue, EndTime = long.MinValue, Models = "[]", Tags = "[]" };
+        await connection.ExecuteAsync(
+            """
+            UPDATE traces SET name = @Name, named_by_root = @NamedByRoot, start_time = @StartTime, end_time = @EndTime, error_count = @ErrorCount, span_count = @SpanCount,
+                generation_count = @GenerationCount, input_tokens = @InputTokens, output_tokens = @OutputTokens, cost = @Cost, cost_unknown = @CostUnknown,
+                user_id = @UserId, session_id = @SessionId, models = @Models, tags = @Tags
+            WHERE project_id = @project AND trace_id = @TraceId
+            """,
+            Parameters(project, Merge(row, spans)), transaction);
+    }
+
+    private static object Parameters(long project, TraceRow row) => new
+    {
+        project, row.TraceId, row.Name, row.NamedByRoot, row.StartTime, row.EndTime, row.ErrorCount, row.SpanCount, row.GenerationCount, row.InputTokens, row.OutputTokens,
+        row.Cost, row.CostUnknown, row.UserId, row.SessionId, row.Models, row.Tags,
+    };
+
+    private static TraceRow Merge(TraceRow row, List<Span> spans)
+    {
         var models = new SortedSet<string>(JsonSerializer.Deserialize(row.Models, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
         var tags = new SortedSet<string>(JsonSerializer.Deserialize(row.Tags, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
         foreach (var s in spans.OrderBy(s => s.StartTime))
@@ -181,31 +249,18 @@ public sealed class SpanWriter : IAsyncDisposable
         }
         row.Models = JsonSerializer.Serialize(models.ToList(), CoreJsonContext.Default.ListString);
         row.Tags = JsonSerializer.Serialize(tags.ToList(), CoreJsonContext.Default.ListString);
-        await connection.ExecuteAsync(exists
-                ? """
-                  UPDATE traces SET name = @Name, named_by_root = @NamedByRoot, start_time = @StartTime, end_time = @EndTime, error_count = @ErrorCount, span_count = @SpanCount,
-                      generation_count = @GenerationCount, input_tokens = @InputTokens, output_tokens = @OutputTokens, cost = @Cost, cost_unknown = @CostUnknown,
-                      user_id = @UserId, session_id = @SessionId, models = @Models, tags = @Tags
-                  WHERE project_id = @project AND trace_id = @TraceId
-                  """
-                : """
-                  INSERT INTO traces (project_id, trace_id, name, named_by_root, start_time, end_time, error_count, span_count, generation_count, input_tokens, output_tokens,
-                      cost, cost_unknown, user_id, session_id, models, tags)
-                  VALUES (@project, @TraceId, @Name, @NamedByRoot, @StartTime, @EndTime, @ErrorCount, @SpanCount, @GenerationCount, @InputTokens, @OutputTokens,
-                      @Cost, @CostUnknown, @UserId, @SessionId, @Models, @Tags)
-                  """,
-            new
-            {
-                project, row.TraceId, row.Name, row.NamedByRoot, row.StartTime, row.EndTime, row.ErrorCount, row.SpanCount, row.GenerationCount, row.InputTokens, row.OutputTokens,
-                row.Cost, row.CostUnknown, row.UserId, row.SessionId, row.Models, row.Tags,
-            },
-            transaction);
+        return row;
     }
 
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
         await _loop;
+        _statements?.Dispose();
+        if (_sqlite is not null)
+        {
+            await _sqlite.DisposeAsync();
+        }
     }
 }
 

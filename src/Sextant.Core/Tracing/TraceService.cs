@@ -168,15 +168,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
                 throw SextantException.Invalid($"{field}.{name}", $"'{name}' is longer than 256 characters.");
             }
         }
-        var data = new JsonObject
-        {
-            ["input"] = span.Input is { } input ? JsonNode.Parse(input.GetRawText()) : null,
-            ["output"] = span.Output is { } output ? JsonNode.Parse(output.GetRawText()) : null,
-            ["parameters"] = span.Parameters is null ? null : JsonSerializer.SerializeToNode(span.Parameters, SextantJsonContext.Default.IReadOnlyDictionaryStringJsonElement),
-            ["attributes"] = span.Attributes is null ? null : JsonSerializer.SerializeToNode(span.Attributes, SextantJsonContext.Default.IReadOnlyDictionaryStringJsonElement),
-            ["tags"] = span.Tags is null ? null : JsonSerializer.SerializeToNode(span.Tags, SextantJsonContext.Default.IReadOnlyListString),
-            ["metadata"] = span.Metadata is null ? null : JsonSerializer.SerializeToNode(span.Metadata, SextantJsonContext.Default.IReadOnlyDictionaryStringString),
-        }.ToJsonString();
+        var data = Data(span);
         if (Encoding.UTF8.GetByteCount(data) > MaxSpanDataBytes)
         {
             throw SextantException.Invalid($"{field}.input", $"A span's input, output, parameters, attributes and metadata may hold at most {MaxSpanDataBytes} bytes of JSON.");
@@ -187,6 +179,60 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             cost = await CostAsync(project, span, cancellationToken);
         }
         return new StoredSpan(project, span with { Cost = span.CacheHit ? 0 : cost }, data);
+    }
+
+    /// <summary>The span's JSON column: input, output, parameters, attributes, tags and metadata, written once.</summary>
+    private static string Data(Span span)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            if (span.Input is { } input)
+            {
+                writer.WritePropertyName("input");
+                input.WriteTo(writer);
+            }
+            if (span.Output is { } output)
+            {
+                writer.WritePropertyName("output");
+                output.WriteTo(writer);
+            }
+            foreach (var (name, values) in new[] { ("parameters", span.Parameters), ("attributes", span.Attributes) })
+            {
+                if (values is null)
+                {
+                    continue;
+                }
+                writer.WriteStartObject(name);
+                foreach (var (key, value) in values)
+                {
+                    writer.WritePropertyName(key);
+                    value.WriteTo(writer);
+                }
+                writer.WriteEndObject();
+            }
+            if (span.Tags is { } tags)
+            {
+                writer.WriteStartArray("tags");
+                foreach (var tag in tags)
+                {
+                    writer.WriteStringValue(tag);
+                }
+                writer.WriteEndArray();
+            }
+            if (span.Metadata is { } metadata)
+            {
+                writer.WriteStartObject("metadata");
+                foreach (var (key, value) in metadata)
+                {
+                    writer.WriteString(key, value);
+                }
+                writer.WriteEndObject();
+            }
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     /// <summary>The cost of a generation's usage at its start, or null without a price or usage.</summary>

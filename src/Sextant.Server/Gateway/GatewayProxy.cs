@@ -151,6 +151,11 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         public string? FinishReason;
         public JsonNode? Usage;
         public double? TimeToFirstTokenMs;
+        /// <summary>The upstream's answer as it came (read for the span after the call, off the request's path).</summary>
+        public byte[]? ResponseBytes;
+        /// <summary>A stream's data lines and when each arrived (ms since the call started), read for the span after the call.</summary>
+        public List<(string Data, double At)> Events = [];
+        public int EventBytes;
     }
 
     private async Task<Outcome> ForwardAsync(HttpContext ctx, Caller caller, GatewayRegistry.Snapshot snapshot, GatewayRoute route, JsonObject request,
@@ -342,15 +347,28 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         }
         ctx.Response.ContentLength = bytes.Length;
         await ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted);
-        try
+        outcome.ResponseBytes = bytes;
+    }
+
+    /// <summary>Reads usage, model and answer from what the upstream sent: after the call, for its span.</summary>
+    private static void ReadAnswer(Outcome outcome)
+    {
+        if (outcome.ResponseBytes is { } bytes)
         {
-            outcome.Response = JsonNode.Parse(bytes);
-            outcome.Usage = outcome.Response?["usage"];
-            outcome.Model = outcome.Response?["model"]?.GetValue<string>() ?? outcome.Model;
+            try
+            {
+                outcome.Response = JsonNode.Parse(bytes);
+                outcome.Usage = outcome.Response?["usage"];
+                outcome.Model = outcome.Response?["model"]?.GetValue<string>() ?? outcome.Model;
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
+            {
+                // Not JSON: passed through as it came; the span has no usage.
+            }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        foreach (var (data, at) in outcome.Events)
         {
-            // Not JSON: passed through as it came; the span has no usage.
+            ReadEvent(data, at, outcome);
         }
     }
 
@@ -377,7 +395,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                 {
                     if (buffer[i] == (byte)'\n')
                     {
-                        ReadEvent(line, outcome, started);
+                        Keep(line, outcome, started);
                         line.Clear();
                     }
                     else if (line.Count < 1 << 20)
@@ -386,7 +404,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                     }
                 }
             }
-            ReadEvent(line, outcome, started);
+            Keep(line, outcome, started);
         }
         finally
         {
@@ -394,14 +412,23 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         }
     }
 
-    private static void ReadEvent(List<byte> line, Outcome outcome, long started)
+    /// <summary>Keeps a stream's data line (up to 4 MiB in all) with its arrival time; it is read after the call.</summary>
+    private static void Keep(List<byte> line, Outcome outcome, long started)
     {
-        var text = Encoding.UTF8.GetString(line.ToArray()).TrimEnd('\r');
-        if (!text.StartsWith("data:", StringComparison.Ordinal))
+        if (line.Count < 6 || line[0] != (byte)'d' || outcome.EventBytes > 4 << 20)
         {
             return;
         }
-        var data = text[5..].Trim();
+        var text = Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(line)).TrimEnd('\r');
+        if (text.StartsWith("data:", StringComparison.Ordinal))
+        {
+            outcome.Events.Add((text[5..].Trim(), Elapsed(started)));
+            outcome.EventBytes += text.Length;
+        }
+    }
+
+    private static void ReadEvent(string data, double at, Outcome outcome)
+    {
         if (data.Length == 0 || data == "[DONE]")
         {
             return;
@@ -419,7 +446,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                 var delta = choices[0]?["delta"];
                 if (delta?["content"] is JsonValue content && content.TryGetValue<string>(out var piece))
                 {
-                    outcome.TimeToFirstTokenMs ??= Elapsed(started);
+                    outcome.TimeToFirstTokenMs ??= at;
                     outcome.Content.Append(piece);
                 }
                 if (choices[0]?["finish_reason"] is JsonValue finish && finish.TryGetValue<string>(out var reason))
@@ -450,19 +477,46 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
     private void RecordInBackground(Caller caller, Trace trace, GatewayRoute route, string requested, JsonObject request, string operation, Outcome outcome,
         List<Attempt> attempts, long startTime, long started, HttpContext ctx)
     {
-        var headers = ctx.Request.Headers;
-        var capture = (headers["x-sextant-capture"].ToString() is { Length: > 0 } asked ? asked : options.Value.GatewayCapture) switch
+        // Only what the span needs is taken from the request now; the rest of the work runs after the answer is sent.
+        var end = startTime + (long)(Elapsed(started) * 1000);
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in (string[])["x-sextant-capture", "x-sextant-user", "x-sextant-session", "x-sextant-tags", "x-sextant-metadata"])
+        {
+            if (ctx.Request.Headers[name].ToString() is { Length: > 0 } value)
+            {
+                headers[name] = value;
+            }
+        }
+        var project = caller.ProjectId;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await traces.RecordAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)]);
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", trace.TraceId);
+            }
+        });
+    }
+
+    private Span BuildSpan(Trace trace, GatewayRoute route, string requested, JsonObject request, string operation, Outcome outcome, List<Attempt> attempts,
+        long startTime, long end, Dictionary<string, string> headers)
+    {
+        ReadAnswer(outcome);
+        string Header(string name) => headers.TryGetValue(name, out var value) ? value : "";
+        var capture = (Header("x-sextant-capture") is { Length: > 0 } asked ? asked : options.Value.GatewayCapture) switch
         {
             "off" => "off",
             "metadata" => "metadata",
             _ => options.Value.GatewayCapture,
         };
-        var end = startTime + (long)(Elapsed(started) * 1000);
-        var user = headers["x-sextant-user"].ToString() is { Length: > 0 } u ? u : request["user"] is JsonValue uv && uv.TryGetValue<string>(out var bodyUser) ? bodyUser : null;
-        var session = headers["x-sextant-session"].ToString() is { Length: > 0 } sid ? sid : null;
-        var tags = headers["x-sextant-tags"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var user = Header("x-sextant-user") is { Length: > 0 } u ? u : request["user"] is JsonValue uv && uv.TryGetValue<string>(out var bodyUser) ? bodyUser : null;
+        var session = Header("x-sextant-session") is { Length: > 0 } sid ? sid : null;
+        var tags = Header("x-sextant-tags").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Dictionary<string, string>? metadata = null;
-        if (headers["x-sextant-metadata"].ToString() is { Length: > 0 } metadataText)
+        if (Header("x-sextant-metadata") is { Length: > 0 } metadataText)
         {
             try
             {
@@ -506,25 +560,13 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
             attributes["gen_ai.response.finish_reasons"] = JsonSerializer.SerializeToElement(outcome.FinishReason, GatewayJson.Default.String);
         }
         var status = outcome.Cancelled || outcome.Status is 0 or >= 400 ? "error" : "ok";
-        var span = new Span(trace.TraceId, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), trace.ParentSpanId,
+        return new Span(trace.TraceId, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), trace.ParentSpanId,
             $"{operation} {outcome.Model ?? requested}", "generation", startTime, Math.Max(end, startTime), status,
             outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
             outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,
             Tokens("prompt_tokens"), Tokens("completion_tokens"), Tokens("prompt_tokens_details", "cached_tokens"), null, Tokens("completion_tokens_details", "reasoning_tokens"),
             false, null, null, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
             tags.Length > 0 ? tags : null, metadata);
-        var project = caller.ProjectId;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await traces.RecordAsync(project, [span]);
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", span.TraceId);
-            }
-        });
     }
 
     /// <summary>An error in OpenAI's shape, which OpenAI SDKs turn into their own exceptions.</summary>

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Sextant.Core.Tests.Storage;
+
+namespace Sextant.Bench;
+
+/// <summary>
+/// Gateway overhead: a fake upstream that answers at once (in this process), called directly, through Sextant (a
+/// child process of the real CLI, SQLite, every call traced) and through the Portkey gateway (node, when its
+/// start-server.js is given), at fixed request rates (open loop: latency is counted from when a request was due, so
+/// a slow gateway cannot hide its queue). Non-streaming and streaming.
+/// </summary>
+internal static class GatewayBenchmark
+{
+    private const string Answer = """{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"fake-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}""";
+    private static readonly string[] Pieces = ["Hel", "lo", " there"];
+    private const string Body = """{"model":"MODEL","messages":[{"role":"user","content":"Say hello"}],"temperature":0.2,"stream":STREAM}""";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var cli = args.FirstOrDefault() ?? throw new ArgumentException("pass the path to sextant.dll");
+        var portkey = args.Length > 1 && args[1] != "-" ? args[1] : null;
+        var seconds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10;
+        var rates = args.Length > 3 ? args[3].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray() : [500, 1000, 2000];
+        await using var upstream = await StartUpstreamAsync();
+        var folder = Path.Combine(Path.GetTempPath(), "sextant-gateway-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        var port = FreePort.Next();
+        using var sextant = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        Process? portkeyProcess = null;
+        var portkeyPort = FreePort.Next();
+        try
+        {
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            await WaitAsync(admin, "readyz");
+            (await admin.PutAsync("api/v1/gateway/providers/fake", Json($$"""{"kind":"openai","base_url":"{{upstream.BaseUrl}}","api_key":"sk-bench"}"""))).EnsureSuccessStatusCode();
+            (await admin.PutAsync("api/v1/gateway/routes/bench", Json("""{"targets":[{"provider":"fake","model":"fake-model"}]}"""))).EnsureSuccessStatusCode();
+            if (portkey is not null)
+            {
+                portkeyProcess = Process.Start(new ProcessStartInfo("node", $"\"{portkey}\" --port={portkeyPort} --headless")
+                    { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, Environment = { ["NODE_ENV"] = "production" } })!;
+                _ = portkeyProcess.StandardOutput.ReadToEndAsync();
+                _ = portkeyProcess.StandardError.ReadToEndAsync();
+                using var probe = new HttpClient();
+                await WaitAsync(probe, $"http://127.0.0.1:{portkeyPort}/");
+            }
+            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate; latency from when each request was due (open loop)");
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { Timeout = TimeSpan.FromSeconds(30) };
+            var targets = new List<(string Name, string Url, string Model, Action<HttpRequestMessage> Headers)>
+            {
+                ("direct", upstream.BaseUrl + "/chat/completions", "fake-model", r => r.Headers.Authorization = new("Bearer", "sk-bench")),
+                ("sextant", $"http://127.0.0.1:{port}/v1/chat/completions", "bench", _ => { }),
+            };
+            if (portkey is not null)
+            {
+                targets.Add(("portkey", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "fake-model", r =>
+                {
+                    r.Headers.Authorization = new("Bearer", "sk-bench");
+                    r.Headers.Add("x-portkey-provider", "openai");
+                    r.Headers.Add("x-portkey-custom-host", upstream.BaseUrl);
+                }));
+            }
+            foreach (var stream in new[] { false, true })
+            {
+                Console.WriteLine(stream ? "streaming (3 chunks and a usage chunk):" : "non-streaming:");
+                Console.WriteLine("  rate     target    p50 ms   p99 ms   added p50  added p99  errors  achieved/s  gateway CPU ms/request");
+                foreach (var rate in rates)
+                {
+                    (double P50, double P99)? direct = null;
+                    foreach (var (name, url, model, headers) in targets)
+                    {
+                        // Warm connections and JIT first.
+                        await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 200), 1);
+                        var gatewayPid = name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 };
+                        var cpuBefore = gatewayPid == 0 ? 0 : CpuMs(gatewayPid);
+                        var result = await DriveAsync(http, url, model, stream, headers, rate, seconds);
+                        var cpu = gatewayPid == 0 ? "" : $"{(CpuMs(gatewayPid) - cpuBefore) / (rate * seconds):F3}";
+                        direct ??= (result.P50, result.P99);
+                        var added = name == "direct" ? "" : $"{result.P50 - direct.Value.P50,9:F2}  {result.P99 - direct.Value.P99,9:F2}";
+                        Console.WriteLine($"  {rate,5}  {name,-8} {result.P50,8:F2} {result.P99,8:F2}  {added,-20} {result.Errors,6} {result.Achieved,10:F0}  {cpu}");
+                    }
+                }
+            }
+            Console.WriteLine($"sextant peak RSS (VmHWM): {Peak(sextant.Id):F0} MiB; now {Rss(sextant.Id):F0} MiB");
+            if (portkeyProcess is not null)
+            {
+                Console.WriteLine($"portkey peak RSS (VmHWM): {Peak(portkeyProcess.Id):F0} MiB");
+            }
+            return 0;
+        }
+        finally
+        {
+            sextant.Kill();
+            await sextant.WaitForExitAsync();
+            if (portkeyProcess is not null)
+            {
+                portkeyProcess.Kill(entireProcessTree: true);
+                await portkeyProcess.WaitForExitAsync();
+                portkeyProcess.Dispose();
+            }
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static async Task WaitAsync(HttpClient http, string path)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            try
+            {
+                if ((await http.GetAsync(path)).StatusCode != HttpStatusCode.ServiceUnavailable)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"{path} never answered");
+    }
+
+    private sealed record Result(double P50, double P99, int Errors, double Achieved);
+
+    /// <summary>Sends <paramref name="rate"/> requests a second for <paramref name="seconds"/> seconds, each when it is due.</summary>
+    private static async Task<Result> DriveAsync(HttpClient http, string url, string model, bool stream, Action<HttpRequestMessage> headers, int rate, int seconds)
+    {
+        var total = rate * seconds;
+        var latencies = new double[total];
+        var errors = 0;
+        var body = Body.Replace("MODEL", model, StringComparison.Ordinal).Replace("STREAM", stream ? "true" : "false", StringComparison.Ordinal);
+        var clock = Stopwatch.StartNew();
+        var tasks = new List<Task>(total);
+        for (var i = 0; i < total; i++)
+        {
+            var due = (double)i / rate;
+            var wait = due - clock.Elapsed.TotalSeconds;
+            if (wait > 0.002)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(wait));
+            }
+            var index = i;
+            tasks.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = Json(body) };
+                    headers(request);
+                    using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                }
+                catch (Exception)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+                latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
+            }));
+        }
+        await Task.WhenAll(tasks);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var sorted = latencies.Order().ToList();
+        return new Result(Stats.Percentile(sorted, 0.50), Stats.Percentile(sorted, 0.99), errors, total / elapsed);
+    }
+
+    private sealed class Upstream(WebApplication app, string baseUrl) : IAsyncDisposable
+    {
+        public string BaseUrl { get; } = baseUrl;
+
+        public ValueTask DisposeAsync() => app.DisposeAsync();
+    }
+
+    private static async Task<Upstream> StartUpstreamAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var answer = Encoding.UTF8.GetBytes(Answer);
+        var chunks = Encoding.UTF8.GetBytes(string.Concat(Pieces.Select(p =>
+            $"data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"fake-model\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{p}\"}}}}]}}\n\n"))
+            + "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"fake-model\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\ndata: [DONE]\n\n");
+        app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
+        {
+            using var reader = new StreamReader(ctx.Request.Body);
+            var request = await reader.ReadToEndAsync();
+            var stream = request.Contains("\"stream\":true", StringComparison.Ordinal);
+            ctx.Response.ContentType = stream ? "text/event-stream" : "application/json";
+            await ctx.Response.Body.WriteAsync(stream ? chunks : answer);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Upstream(app, address + "/v1");
+    }
+
+    private static double Rss(int pid) => Status(pid, "VmRSS:");
+
+    /// <summary>The process's CPU time so far (user and system), in milliseconds.</summary>
+    private static double CpuMs(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // utime and stime are fields 14 and 15 of /proc/pid/stat, in clock ticks (100 a second).
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10.0;
+    }
+
+    private static double Peak(int pid) => Status(pid, "VmHWM:");
+
+    private static double Status(int pid, string field) =>
+        double.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+}
