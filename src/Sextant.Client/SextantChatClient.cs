@@ -55,31 +55,45 @@ public sealed class SextantChatClient(IChatClient inner, SextantClient sextant, 
         var started = DateTimeOffset.UtcNow;
         var updates = new List<ChatResponseUpdate>();
         double? firstToken = null;
+        var recorded = false;
         await using var enumerator = base.GetStreamingResponseAsync(list, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        while (true)
+        try
         {
-            ChatResponseUpdate update;
-            try
+            while (true)
             {
-                if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
+                ChatResponseUpdate update;
+                try
                 {
-                    break;
+                    if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                    update = enumerator.Current;
                 }
-                update = enumerator.Current;
+                catch (Exception e)
+                {
+                    recorded = true;
+                    Record(list, options, updates.Count > 0 ? updates.ToChatResponse() : null, e, started, start, firstToken);
+                    throw;
+                }
+                if (firstToken is null && !string.IsNullOrEmpty(update.Text))
+                {
+                    firstToken = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                }
+                updates.Add(update);
+                yield return update;
             }
-            catch (Exception e)
-            {
-                Record(list, options, updates.Count > 0 ? updates.ToChatResponse() : null, e, started, start, firstToken);
-                throw;
-            }
-            if (firstToken is null && !string.IsNullOrEmpty(update.Text))
-            {
-                firstToken = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            }
-            updates.Add(update);
-            yield return update;
+            recorded = true;
+            Record(list, options, updates.ToChatResponse(), null, started, start, firstToken);
         }
-        Record(list, options, updates.ToChatResponse(), null, started, start, firstToken);
+        finally
+        {
+            if (!recorded)
+            {
+                // The caller stopped reading before the end: the call is still traced, as cut short.
+                Record(list, options, updates.Count > 0 ? updates.ToChatResponse() : null, new OperationCanceledException("the caller stopped reading the stream"), started, start, firstToken);
+            }
+        }
     }
 
     private void Record(IList<ChatMessage> messages, ChatOptions? options, ChatResponse? response, Exception? error, DateTimeOffset started, long start, double? firstToken)

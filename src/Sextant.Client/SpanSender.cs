@@ -12,7 +12,7 @@ public sealed partial class SextantClient
     private Task? _spanLoop;
     private long _droppedSpans;
 
-    /// <summary>Spans that could not be queued (the queue of 10,000 was full) or sent (after the batch's retries).</summary>
+    /// <summary>Spans that could not be queued (the queue of 10,000 was full), sent (after the batch's retries) or stored (refused by the server).</summary>
     public long DroppedSpans => Interlocked.Read(ref _droppedSpans);
 
     internal void EnqueueSpan(Span span)
@@ -57,22 +57,25 @@ public sealed partial class SextantClient
             try
             {
                 batch.Clear();
-                while (batch.Count < 500)
+                // Within the server's 1 MiB JSON body limit: at most 500 spans or about 900 KB of them.
+                long bytes = 0;
+                while (batch.Count < 500 && bytes < 900_000 && reader.TryPeek(out var next))
                 {
-                    if (reader.TryRead(out var span))
-                    {
-                        batch.Add(span);
-                    }
-                    else if (batch.Count > 0)
+                    var size = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(next, Wire.Span).Length;
+                    if (batch.Count > 0 && bytes + size > 900_000)
                     {
                         break;
                     }
+                    reader.TryRead(out _);
+                    batch.Add(next);
+                    bytes += size;
                 }
                 for (var attempt = 0; ; attempt++)
                 {
                     try
                     {
-                        await IngestSpansAsync(batch).ConfigureAwait(false);
+                        var result = await IngestSpansAsync(batch).ConfigureAwait(false);
+                        Interlocked.Add(ref _droppedSpans, result.Rejected);
                         break;
                     }
                     catch (Exception) when (attempt < 2)

@@ -39,6 +39,8 @@ namespace Sextant.Contracts;
 [JsonSerializable(typeof(Span))]
 [JsonSerializable(typeof(GatewayProvider))]
 [JsonSerializable(typeof(GatewayRoute))]
+[JsonSerializable(typeof(GatewayLimit))]
+[JsonSerializable(typeof(GatewayLimitsResponse))]
 [JsonSerializable(typeof(GatewayProvidersResponse))]
 [JsonSerializable(typeof(GatewayRoutesResponse))]
 [JsonSerializable(typeof(GatewayConfigFile))]

@@ -31,3 +31,8 @@ public sealed record GatewayRoutesResponse(IReadOnlyList<GatewayRoute> Routes);
 
 /// <summary>The gateway's configuration file (--gateway-config): providers and routes every project can use.</summary>
 public sealed record GatewayConfigFile(IReadOnlyList<GatewayProvider>? Providers, IReadOnlyList<GatewayRoute>? Routes);
+
+/// <summary>Limits of a project (KeyId null) or of one API key: per minute, and spending per UTC day and month (USD). Null: no limit.</summary>
+public sealed record GatewayLimit(string? KeyId = null, long? RequestsPerMinute = null, long? TokensPerMinute = null, double? DailyBudget = null, double? MonthlyBudget = null);
+
+public sealed record GatewayLimitsResponse(IReadOnlyList<GatewayLimit> Limits);

@@ -13,7 +13,7 @@ public enum Role
 /// The authenticated principal of a request: one project and a role in it. A server admin (an admin of
 /// the <c>default</c> project, or the anonymous local user) may also manage other projects.
 /// </summary>
-public sealed record Caller(long ProjectId, string ProjectName, Role Role, bool Anonymous)
+public sealed record Caller(long ProjectId, string ProjectName, Role Role, bool Anonymous, string? KeyId = null)
 {
     public bool IsServerAdmin => Role == Role.Admin && ProjectName == ProjectService.DefaultProject;
 

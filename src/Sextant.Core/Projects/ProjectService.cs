@@ -169,13 +169,13 @@ public sealed partial class ProjectService(SextantDatabase database)
         // A revoke that happens while this lookup runs must not be undone by caching what the lookup read.
         var generation = Volatile.Read(ref _revocations);
         await using var connection = await database.OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<(long ProjectId, string Project, string Role)?>(
+        var row = await connection.QuerySingleOrDefaultAsync<(long ProjectId, string Project, string Role, string KeyId)?>(
             """
-            SELECT k.project_id, p.name, k.role FROM api_keys k JOIN projects p ON p.id = k.project_id
+            SELECT k.project_id, p.name, k.role, k.key_id FROM api_keys k JOIN projects p ON p.id = k.project_id
             WHERE k.secret_hash = @hash AND k.revoked_at IS NULL
             """,
             new { hash });
-        var caller = row is { } r ? new Caller(r.ProjectId, r.Project, ParseRole(r.Role), Anonymous: false) : null;
+        var caller = row is { } r ? new Caller(r.ProjectId, r.Project, ParseRole(r.Role), Anonymous: false, r.KeyId) : null;
         if (caller is not null && generation == Volatile.Read(ref _revocations))
         {
             // Only real keys are cached (unknown secrets would let anyone grow it), and it stays bounded.

@@ -77,9 +77,10 @@ public static class OtlpMapper
                     {
                         result.Add((MapSpan(span, service, scope.Scope?.Name), null));
                     }
-                    catch (FormatException e)
+                    catch (Exception e) when (e is not OutOfMemoryException)
                     {
-                        result.Add((null, e.Message));
+                        // One span that cannot be read is one rejected span, not a failed export.
+                        result.Add((null, $"span '{span.Name}' cannot be read: {e.Message}"));
                     }
                 }
             }
@@ -125,10 +126,11 @@ public static class OtlpMapper
         var input = Number("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens");
         var output = Number("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens");
         var cached = Number("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cached_tokens");
-        var cacheWrite = Number("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens");
-        var reasoning = Number("gen_ai.usage.reasoning_tokens", "gen_ai.usage.output_tokens.reasoning");
-        // Sextant's input tokens include cache reads and writes. Anthropic reports those beside the input tokens.
-        if (input is not null && ((provider?.Contains("anthropic", StringComparison.OrdinalIgnoreCase) ?? false) || (cached ?? 0) + (cacheWrite ?? 0) > input))
+        var cacheWrite = Number("gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens");
+        var reasoning = Number("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "gen_ai.usage.output_tokens.reasoning");
+        // The conventions include cache reads and writes in the input tokens; instrumentations that copy Anthropic's
+        // usage report them beside it, which shows when they exceed it.
+        if (input is not null && (cached ?? 0) + (cacheWrite ?? 0) > input)
         {
             input += (cached ?? 0) + (cacheWrite ?? 0);
         }
@@ -223,7 +225,7 @@ public static class OtlpMapper
                 {
                     outEvents.Add(message);
                 }
-                else if (e.Name.EndsWith(".message", StringComparison.Ordinal))
+                else if (e.Name.EndsWith(".message", StringComparison.Ordinal) && e.Name.Length > "gen_ai..message".Length)
                 {
                     message["role"] ??= e.Name["gen_ai.".Length..^".message".Length];
                     inEvents.Add(message);
@@ -235,7 +237,9 @@ public static class OtlpMapper
         return (input, output);
     }
 
-    private static JsonElement ToJson(AnyValue? value) => JsonDocument.Parse(ToNode(value)?.ToJsonString() ?? "null").RootElement.Clone();
+    private static readonly JsonDocumentOptions Deep = new() { MaxDepth = 256 };
+
+    private static JsonElement ToJson(AnyValue? value) => JsonDocument.Parse(ToNode(value)?.ToJsonString() ?? "null", Deep).RootElement.Clone();
 
     private static JsonNode? ToNode(AnyValue? value) => value?.ValueCase switch
     {

@@ -19,9 +19,14 @@ public sealed class PriceCatalog(SextantDatabase database)
 {
     public const int MaxModelLength = 256;
     private static readonly IReadOnlyList<Price> Shipped = LoadShipped();
-    private volatile IReadOnlyList<(long? Project, Price Price)>? _stored;
-    // Lookups by (project, provider, model, day): prices change by the day at most often; dropped with the catalog.
-    private volatile System.Collections.Concurrent.ConcurrentDictionary<(long, string?, string, long), Price?> _found = new();
+    /// <summary>How long a copy of the stored prices is used before it is read again (other replicas may have set one).</summary>
+    private static readonly TimeSpan StoredLifetime = TimeSpan.FromSeconds(30);
+    private volatile Snapshot? _snapshot;
+    private long _generation;
+
+    /// <summary>The stored prices, and per (project, provider, model) the matching prices in the order they win.</summary>
+    private sealed record Snapshot(IReadOnlyList<(long? Project, Price Price)> Stored, long ReadAt,
+        System.Collections.Concurrent.ConcurrentDictionary<(long, string?, string), Price[]> Candidates);
 
     public static IReadOnlyList<Price> ShippedPrices => Shipped;
 
@@ -44,19 +49,25 @@ public sealed class PriceCatalog(SextantDatabase database)
             "shipped"))];
     }
 
-    private async Task<IReadOnlyList<(long? Project, Price Price)>> StoredAsync(CancellationToken cancellationToken)
+    private async Task<Snapshot> SnapshotAsync(CancellationToken cancellationToken)
     {
-        if (_stored is { } cached)
+        if (_snapshot is { } cached && Environment.TickCount64 - cached.ReadAt < StoredLifetime.TotalMilliseconds)
         {
             return cached;
         }
+        var generation = Interlocked.Read(ref _generation);
         await using var connection = await database.OpenAsync(cancellationToken);
         var rows = await connection.QueryAsync<(long Id, long? Project, string Model, string? Provider, long From, double? Input, double? Output, double? Cached, double? Write, double? Reasoning, string? Tiers, string Source)>(
             "SELECT id, project_id, model, provider, effective_from, input, output, cached_input, cache_write, reasoning, tiers, source FROM prices ORDER BY id");
         var stored = rows.Select(r => (r.Project, new Price(r.Model, r.Provider, r.From, r.Input, r.Output, r.Cached, r.Write, r.Reasoning,
             r.Tiers is null ? null : JsonSerializer.Deserialize(r.Tiers, SextantJsonContext.Default.IReadOnlyListPriceTier), r.Source, r.Id))).ToList();
-        _stored = stored;
-        return stored;
+        var snapshot = new Snapshot(stored, Environment.TickCount64, new());
+        // A price set while this read ran must not be hidden by it.
+        if (Interlocked.Read(ref _generation) == generation)
+        {
+            _snapshot = snapshot;
+        }
+        return snapshot;
     }
 
     /// <summary>The price for a model at a time (Unix ms), or null when none is known.</summary>
@@ -66,34 +77,25 @@ public sealed class PriceCatalog(SextantDatabase database)
         {
             return null;
         }
-        var stored = await StoredAsync(cancellationToken);
-        var found = _found;
-        var key = (project, provider, model, at / 86_400_000);
-        if (found.TryGetValue(key, out var known) && (known is null || known.EffectiveFrom <= at))
-        {
-            return known;
-        }
-        var price = Find(stored, project, provider, model, at);
-        if (found.Count < 100_000)
-        {
-            found[key] = price;
-        }
-        return price;
+        var snapshot = await SnapshotAsync(cancellationToken);
+        var candidates = snapshot.Candidates.Count < 100_000
+            ? snapshot.Candidates.GetOrAdd((project, provider, model), key => Candidates(snapshot.Stored, key.Item1, key.Item2, key.Item3))
+            : Candidates(snapshot.Stored, project, provider, model);
+        return candidates.FirstOrDefault(c => c.EffectiveFrom <= at);
     }
 
-    private static Price? Find(IReadOnlyList<(long? Project, Price Price)> stored, long project, string? provider, string model, long at)
+    private static Price[] Candidates(IReadOnlyList<(long? Project, Price Price)> stored, long project, string? provider, string model)
     {
         // Rank: whose (project 3, shared 2, shipped 1), then how specific, then how recent.
         var candidates = stored.Where(s => s.Project == project).Select(s => (Rank: 3, s.Price))
             .Concat(stored.Where(s => s.Project is null).Select(s => (Rank: 2, s.Price)))
             .Concat(Shipped.Select(p => (Rank: 1, Price: p)));
-        return candidates
-            .Where(c => c.Price.EffectiveFrom <= at && Matches(c.Price.Model, model) && (c.Price.Provider is null || provider is null || ProviderMatches(c.Price.Provider, provider)))
+        return [.. candidates
+            .Where(c => Matches(c.Price.Model, model) && (c.Price.Provider is null || provider is null || ProviderMatches(c.Price.Provider, provider)))
             .OrderByDescending(c => c.Rank)
             .ThenByDescending(c => Specificity(c.Price.Model))
             .ThenByDescending(c => c.Price.EffectiveFrom)
-            .Select(c => c.Price)
-            .FirstOrDefault();
+            .Select(c => c.Price)];
     }
 
     /// <summary>Providers are named loosely (azure serves OpenAI's models, bedrock and vertex Anthropic's).</summary>
@@ -155,7 +157,7 @@ public sealed class PriceCatalog(SextantDatabase database)
 
     public async Task<List<Price>> ListAsync(Caller caller, string? model, CancellationToken cancellationToken = default)
     {
-        var stored = await StoredAsync(cancellationToken);
+        var stored = (await SnapshotAsync(cancellationToken)).Stored;
         return [.. stored.Where(s => s.Project == caller.ProjectId).Select(s => s.Price with { Source = "project" })
             .Concat(stored.Where(s => s.Project is null).Select(s => s.Price with { Source = "shared" }))
             .Concat(Shipped)
@@ -209,8 +211,8 @@ public sealed class PriceCatalog(SextantDatabase database)
                 tiers = price.Tiers is null ? null : JsonSerializer.Serialize(price.Tiers, SextantJsonContext.Default.IReadOnlyListPriceTier),
                 source = shared ? "shared" : "project", now = Clock.NowMs(),
             });
-        _stored = null;
-        _found = new();
+        Interlocked.Increment(ref _generation);
+        _snapshot = null;
         return price with { EffectiveFrom = from, Source = shared ? "shared" : "project", Id = id };
     }
 }

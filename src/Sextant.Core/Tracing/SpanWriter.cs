@@ -8,7 +8,7 @@ using Sextant.Core.Storage;
 namespace Sextant.Core.Tracing;
 
 /// <summary>A validated span with its project and its stored JSON, ready to be written.</summary>
-internal sealed record StoredSpan(long Project, Span Span, string Data);
+internal sealed record StoredSpan(long Project, Span Span, string Data, string? KeyId = null);
 
 /// <summary>
 /// The group-commit path for spans: writes wait in a bounded queue, one writer commits many of them in one
@@ -147,17 +147,17 @@ public sealed class SpanWriter : IAsyncDisposable
             """
             INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, status_message, provider, model, operation,
                 input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, tokens_estimated, cost, cost_saved, time_to_first_token_ms,
-                user_id, session_id, cache_hit, data)
+                user_id, session_id, cache_hit, data, api_key_id)
             VALUES (@Project, @TraceId, @SpanId, @ParentSpanId, @Name, @Kind, @StartTime, @EndTime, @Status, @StatusMessage, @Provider, @Model, @Operation,
                 @InputTokens, @OutputTokens, @CachedInputTokens, @CacheWriteTokens, @ReasoningTokens, @TokensEstimated, @Cost, @CostSaved, @TimeToFirstTokenMs,
-                @UserId, @SessionId, @CacheHit, @Data)
+                @UserId, @SessionId, @CacheHit, @Data, @KeyId)
             ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
             """,
             new
             {
                 stored.Project, s.TraceId, s.SpanId, s.ParentSpanId, s.Name, s.Kind, s.StartTime, s.EndTime, s.Status, s.StatusMessage, s.Provider, s.Model, s.Operation,
                 s.InputTokens, s.OutputTokens, s.CachedInputTokens, s.CacheWriteTokens, s.ReasoningTokens, TokensEstimated = s.TokensEstimated ? 1 : 0, s.Cost, s.CostSaved,
-                s.TimeToFirstTokenMs, s.UserId, s.SessionId, CacheHit = s.CacheHit ? 1 : 0, stored.Data,
+                s.TimeToFirstTokenMs, s.UserId, s.SessionId, CacheHit = s.CacheHit ? 1 : 0, stored.Data, stored.KeyId,
             },
             transaction) == 1;
     }

@@ -22,8 +22,8 @@ internal sealed class SqliteSpanStatements : IDisposable
             """
             INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, status_message, provider, model, operation,
                 input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, tokens_estimated, cost, cost_saved, time_to_first_token_ms,
-                user_id, session_id, cache_hit, data)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+                user_id, session_id, cache_hit, data, api_key_id)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
             ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
             """);
         _trace = Prepare(
@@ -65,7 +65,8 @@ internal sealed class SqliteSpanStatements : IDisposable
         Bind(_span, i++, s.UserId);
         Bind(_span, i++, s.SessionId);
         Bind(_span, i++, s.CacheHit ? 1 : 0);
-        Bind(_span, i, stored.Data);
+        Bind(_span, i++, stored.Data);
+        Bind(_span, i, stored.KeyId);
         return Step(_span) == 1;
     }
 

@@ -19,6 +19,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     public const int MaxSpansPerRequest = 1000;
     public const int MaxSpanDataBytes = 1 << 20;
     public const int MaxNameLength = 1000;
+    public const long MaxTokens = 1_000_000_000_000;
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 1000;
     private static readonly string[] Kinds = ["generation", "span"];
@@ -72,7 +73,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         {
             request = json ? OtlpMapper.ParseJson(body) : OtlpMapper.ParseProtobuf(body);
         }
-        catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException or JsonException or FormatException or InvalidOperationException)
+        catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException or JsonException or FormatException or InvalidOperationException or ArgumentException)
         {
             throw SextantException.Invalid("body", $"The body is not an OTLP trace export ({(json ? "JSON" : "protobuf")}): {e.Message}");
         }
@@ -102,14 +103,17 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     }
 
     /// <summary>Stores spans the server made itself (the gateway, OTLP), which are valid by construction.</summary>
-    public async Task RecordAsync(long project, IReadOnlyList<Span> spans, CancellationToken cancellationToken = default)
+    /// <param name="keyId">The API key that made the calls (the gateway's), for per-key spending.</param>
+    /// <returns>The spans as stored: with their cost.</returns>
+    public async Task<IReadOnlyList<Span>> RecordAsync(long project, IReadOnlyList<Span> spans, string? keyId = null, CancellationToken cancellationToken = default)
     {
         var prepared = new List<StoredSpan>();
         foreach (var span in spans)
         {
-            prepared.Add(await PrepareAsync(project, span, "span", cancellationToken));
+            prepared.Add(await PrepareAsync(project, span, "span", cancellationToken) with { KeyId = keyId });
         }
         await writer.WriteAsync(prepared);
+        return [.. prepared.Select(p => p.Span)];
     }
 
     private static bool IsHex(string? value, int length) =>
@@ -133,9 +137,9 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         {
             throw SextantException.Invalid($"{field}.parent_span_id", $"'parent_span_id' must be 16 lower-case hex digits; got '{Short(span.ParentSpanId)}'.");
         }
-        if (string.IsNullOrEmpty(span.Name) || span.Name.Length > MaxNameLength)
+        if (string.IsNullOrEmpty(span.Name) || span.Name.Length > MaxNameLength || span.Name.Contains('\0', StringComparison.Ordinal) || span.StatusMessage?.Contains('\0', StringComparison.Ordinal) == true)
         {
-            throw SextantException.Invalid($"{field}.name", $"'name' must be 1-{MaxNameLength} characters.");
+            throw SextantException.Invalid($"{field}.name", $"'name' must be 1-{MaxNameLength} characters without NUL (and status_message without NUL).");
         }
         if (!Kinds.Contains(span.Kind))
         {
@@ -152,9 +156,9 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         foreach (var (value, name) in new[] { (span.InputTokens, "input_tokens"), (span.OutputTokens, "output_tokens"), (span.CachedInputTokens, "cached_input_tokens"),
             (span.CacheWriteTokens, "cache_write_tokens"), (span.ReasoningTokens, "reasoning_tokens") })
         {
-            if (value < 0)
+            if (value is < 0 or > MaxTokens)
             {
-                throw SextantException.Invalid($"{field}.{name}", $"'{name}' cannot be negative; got {value}.");
+                throw SextantException.Invalid($"{field}.{name}", $"'{name}' must be between 0 and {MaxTokens}; got {value}.");
             }
         }
         if ((span.CachedInputTokens ?? 0) + (span.CacheWriteTokens ?? 0) > (span.InputTokens ?? long.MaxValue))
@@ -166,6 +170,10 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             if (value is { Length: > 256 })
             {
                 throw SextantException.Invalid($"{field}.{name}", $"'{name}' is longer than 256 characters.");
+            }
+            if (value?.Contains('\0', StringComparison.Ordinal) == true)
+            {
+                throw SextantException.Invalid($"{field}.{name}", $"'{name}' contains a NUL character.");
             }
         }
         var data = Data(span);
@@ -283,8 +291,10 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         return parameters;
     }
 
-    private static (List<string> Where, DynamicParameters Parameters) TraceWhere(Caller caller, TraceFilter filter)
+    private (List<string> Where, DynamicParameters Parameters) TraceWhere(Caller caller, TraceFilter filter)
     {
+        // Exact substring of the JSON arrays, case-sensitive on both engines (LIKE would treat % and _ as wildcards).
+        var contains = database.Engine == DatabaseEngine.Postgres ? "strpos({0}, {1}) > 0" : "instr({0}, {1}) > 0";
         var where = new List<string> { "project_id = @project" };
         var parameters = new DynamicParameters();
         parameters.Add("project", caller.ProjectId);
@@ -292,8 +302,8 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         if (filter.To is { } to) { where.Add("start_time < @to"); parameters.Add("to", to); }
         if (!string.IsNullOrEmpty(filter.UserId)) { where.Add("user_id = @user"); parameters.Add("user", filter.UserId); }
         if (!string.IsNullOrEmpty(filter.SessionId)) { where.Add("session_id = @session"); parameters.Add("session", filter.SessionId); }
-        if (!string.IsNullOrEmpty(filter.Model)) { where.Add("models LIKE @model"); parameters.Add("model", "%" + JsonSerializer.Serialize(filter.Model, CoreJsonContext.Default.String) + "%"); }
-        if (!string.IsNullOrEmpty(filter.Tag)) { where.Add("tags LIKE @tag"); parameters.Add("tag", "%" + JsonSerializer.Serialize(filter.Tag, CoreJsonContext.Default.String) + "%"); }
+        if (!string.IsNullOrEmpty(filter.Model)) { where.Add(string.Format(System.Globalization.CultureInfo.InvariantCulture, contains, "models", "@model")); parameters.Add("model", JsonSerializer.Serialize(filter.Model, CoreJsonContext.Default.String)); }
+        if (!string.IsNullOrEmpty(filter.Tag)) { where.Add(string.Format(System.Globalization.CultureInfo.InvariantCulture, contains, "tags", "@tag")); parameters.Add("tag", JsonSerializer.Serialize(filter.Tag, CoreJsonContext.Default.String)); }
         if (!string.IsNullOrEmpty(filter.Name)) { where.Add("name = @name"); parameters.Add("name", filter.Name); }
         switch (filter.Status)
         {

@@ -60,7 +60,24 @@ internal static class GatewayEndpoints
                 return Empty();
             })
             .Describe("DeleteGatewayRoute", "Delete a route set through the API", Tag);
+        MapLimits(app);
     }
+
+    private static void MapLimits(IEndpointRouteBuilder app)
+    {
+        var json = SextantJsonContext.Default;
+        app.MapGet("/api/v1/gateway/limits", async Task<IResult> (HttpContext ctx) =>
+                Ok(new GatewayLimitsResponse(await Limiter(ctx).ListAsync(ctx.Caller(), ctx.RequestAborted)), json.GatewayLimitsResponse))
+            .Describe("ListGatewayLimits", "The project's gateway limits and its keys'", Tag);
+        app.MapJson(HttpMethods.Put, "/api/v1/gateway/limits/project", json.GatewayLimit, async (ctx, caller, req) =>
+                Ok(await Limiter(ctx).SetAsync(caller, null, req, ctx.RequestAborted), json.GatewayLimit))
+            .Describe("SetProjectGatewayLimit", "Requests and tokens per minute, daily and monthly budget (USD) for the whole project; leave a field out for no limit", Tag);
+        app.MapJson(HttpMethods.Put, "/api/v1/gateway/limits/keys/{keyId}", json.GatewayLimit, async (ctx, caller, req) =>
+                Ok(await Limiter(ctx).SetAsync(caller, (string)ctx.Request.RouteValues["keyId"]!, req, ctx.RequestAborted), json.GatewayLimit))
+            .Describe("SetKeyGatewayLimit", "The same limits for one API key of the project", Tag);
+    }
+
+    private static GatewayLimiter Limiter(HttpContext context) => context.RequestServices.GetRequiredService<GatewayLimiter>();
 
     private static GatewayProxy Proxy(HttpContext context) => context.RequestServices.GetRequiredService<GatewayProxy>();
 

@@ -22,7 +22,7 @@ namespace Sextant.Server.Gateway;
 /// (unknown JSON fields included; streams chunk by chunk, never buffered whole). Every call becomes a generation
 /// span, recorded after the answer is sent.
 /// </summary>
-internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
+internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
 {
     public const int MaxBodyBytes = 10 * 1024 * 1024;
     private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
@@ -31,6 +31,8 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
     {
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         AutomaticDecompression = DecompressionMethods.None,
+        // A provider is called where it is configured, never where its answer points.
+        AllowAutoRedirect = false,
         ConnectTimeout = TimeSpan.FromSeconds(10),
         MaxConnectionsPerServer = 1024,
     })
@@ -53,8 +55,11 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         try
         {
             request = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("the body is not a JSON object");
+            // Materializes every object once, so that a repeated property fails here (400) and not while forwarding.
+            _ = JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject);
+            _ = request.Count;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
             await OpenAiErrorAsync(ctx, 400, $"The request body is not valid JSON: {e.Message}", "invalid_request_error", null);
             return;
@@ -72,6 +77,12 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         if (operation == "embeddings" && request["input"] is null)
         {
             await OpenAiErrorAsync(ctx, 400, "'input' is required.", "invalid_request_error", "input");
+            return;
+        }
+        if (await limiter.CheckAsync(caller, ctx.RequestAborted) is { } refused)
+        {
+            ctx.Response.Headers.RetryAfter = refused.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await OpenAiErrorAsync(ctx, 429, refused.Message, "rate_limit_error", null, refused.Code);
             return;
         }
         var snapshot = await registry.SnapshotAsync(caller.ProjectId, ctx.RequestAborted);
@@ -156,12 +167,13 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         /// <summary>A stream's data lines and when each arrived (ms since the call started), read for the span after the call.</summary>
         public List<(string Data, double At)> Events = [];
         public int EventBytes;
+        public int IdleTimeoutMs = 60_000;
     }
 
     private async Task<Outcome> ForwardAsync(HttpContext ctx, Caller caller, GatewayRegistry.Snapshot snapshot, GatewayRoute route, JsonObject request,
         string operation, bool stream, List<Attempt> attempts, long started)
     {
-        var outcome = new Outcome();
+        var outcome = new Outcome { IdleTimeoutMs = route.TimeoutMs };
         var fallbackOn = route.FallbackOn ?? DefaultFallbackStatuses;
         var order = Order(caller.ProjectId, route);
         HttpResponseMessage? lastFailure = null;
@@ -219,26 +231,60 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                         continue;
                     }
                     var status = (int)response.StatusCode;
-                    if (response.IsSuccessStatusCode)
+                    // The target answered: it is up unless it says otherwise (5xx, 429). This also settles a half-open trial.
+                    if (status >= 500 || status == 429)
+                    {
+                        breaker.Failure(Environment.TickCount64, route.BreakerFailures, route.BreakerCooldownMs);
+                    }
+                    else
                     {
                         breaker.Success();
+                    }
+                    if (response.IsSuccessStatusCode)
+                    {
                         attempts.Add(new Attempt(provider.Name, target.Model!, status, "ok", Elapsed(attemptStart)));
                         (outcome.Provider, outcome.Model, outcome.Status) = (provider.Name, target.Model, status);
+                        lastFailure?.Dispose();
+                        lastFailure = null;
                         using (response)
                         {
-                            if (stream)
+                            try
                             {
-                                await StreamAsync(ctx, response, outcome, started, timeout);
+                                if (stream)
+                                {
+                                    await StreamAsync(ctx, response, outcome, started, timeout);
+                                }
+                                else
+                                {
+                                    await PassThroughAsync(ctx, response, outcome, started, timeout.Token);
+                                }
                             }
-                            else
+                            catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested && e is HttpRequestException or IOException or OperationCanceledException or InvalidDataException)
                             {
-                                await PassThroughAsync(ctx, response, outcome, started);
+                                // The upstream failed in the middle of its answer.
+                                var timedOutMidway = e is OperationCanceledException;
+                                (outcome.Status, outcome.Error) = (timedOutMidway ? 504 : 502, $"The upstream's answer broke off: {(timedOutMidway ? $"no data within {route.TimeoutMs} ms" : e.Message)}");
+                                if (ctx.Response.HasStarted)
+                                {
+                                    ctx.Abort();
+                                }
+                                else
+                                {
+                                    await OpenAiErrorAsync(ctx, outcome.Status, outcome.Error, timedOutMidway ? "timeout" : "api_error", null, "upstream_broken");
+                                }
                             }
                         }
-                        lastFailure?.Dispose();
                         return outcome;
                     }
-                    var failureBody = await response.Content.ReadAsByteArrayAsync(ctx.RequestAborted);
+                    byte[] failureBody;
+                    try
+                    {
+                        failureBody = await ReadLimitedAsync(response, MaxErrorBodyBytes, timeout.Token);
+                    }
+                    catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested && e is HttpRequestException or IOException or OperationCanceledException or InvalidDataException)
+                    {
+                        failureBody = Encoding.UTF8.GetBytes($"{{\"error\":{{\"message\":\"the upstream's error body could not be read\"}}}}");
+                    }
                     attempts.Add(new Attempt(provider.Name, target.Model!, status, "error", Elapsed(attemptStart)));
                     lastFailure?.Dispose();
                     (lastFailure, lastFailureBody, timedOut, connectionError) = (response, failureBody, false, null);
@@ -246,10 +292,6 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                     {
                         // Not a failure the route retries or falls back on: the upstream's answer is the answer.
                         goto exhausted;
-                    }
-                    if (status >= 500 || status == 429)
-                    {
-                        breaker.Failure(Environment.TickCount64, route.BreakerFailures, route.BreakerCooldownMs);
                     }
                 }
             }
@@ -280,13 +322,21 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
-            // The client went away: the upstream call was cancelled with it.
+            // The client went away: the upstream call was cancelled with it; a half-open trial it held is given back.
+            foreach (var target in route.Targets!)
+            {
+                registry.Breaker(caller.ProjectId, target.Provider!, target.Model!).Release();
+            }
             (outcome.Cancelled, outcome.Error) = (true, "The client disconnected; the upstream call was cancelled.");
             lastFailure?.Dispose();
             return outcome;
         }
         catch (IOException) when (ctx.RequestAborted.IsCancellationRequested)
         {
+            foreach (var target in route.Targets!)
+            {
+                registry.Breaker(caller.ProjectId, target.Provider!, target.Model!).Release();
+            }
             (outcome.Cancelled, outcome.Error) = (true, "The client disconnected; the upstream call was cancelled.");
             lastFailure?.Dispose();
             return outcome;
@@ -335,9 +385,37 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         return await Upstream.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
     }
 
-    private static async Task PassThroughAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started)
+    public const int MaxErrorBodyBytes = 1 << 20;
+    public const int MaxAnswerBytes = 64 << 20;
+
+    /// <summary>Reads a body up to a limit (InvalidDataException beyond it) within the attempt's time.</summary>
+    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
     {
-        var bytes = await response.Content.ReadAsByteArrayAsync(ctx.RequestAborted);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        using var buffer = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                {
+                    throw new InvalidDataException($"the upstream's answer is larger than {limit} bytes");
+                }
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return buffer.ToArray();
+    }
+
+    private static async Task PassThroughAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started, CancellationToken attempt)
+    {
+        var bytes = await ReadLimitedAsync(response, MaxAnswerBytes, attempt);
         outcome.TimeToFirstTokenMs = Elapsed(started);
         ctx.Response.StatusCode = (int)response.StatusCode;
         ctx.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "application/json";
@@ -361,9 +439,9 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                 outcome.Usage = outcome.Response?["usage"];
                 outcome.Model = outcome.Response?["model"]?.GetValue<string>() ?? outcome.Model;
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException)
+            catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or FormatException)
             {
-                // Not JSON: passed through as it came; the span has no usage.
+                // Not the JSON expected: passed through as it came; the span has no usage.
             }
         }
         foreach (var (data, at) in outcome.Events)
@@ -375,8 +453,9 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
     /// <summary>Copies the event stream as it arrives, flushing each read, and reads the chunks on the side for the span.</summary>
     private static async Task StreamAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started, CancellationTokenSource timeout)
     {
-        // The per-attempt time-out covers the wait for the answer's start, not a long stream.
-        timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+        // The per-attempt time-out becomes an idle time-out: each read must bring data within it.
+        var idle = TimeSpan.FromMilliseconds(Math.Max(outcome.IdleTimeoutMs, 1));
+        timeout.CancelAfter(idle);
         ctx.Response.StatusCode = (int)response.StatusCode;
         ctx.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "text/event-stream";
         ctx.Response.Headers.CacheControl = "no-cache";
@@ -389,6 +468,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
             int read;
             while ((read = await upstream.ReadAsync(buffer, timeout.Token)) > 0)
             {
+                timeout.CancelAfter(idle);
                 await ctx.Response.Body.WriteAsync(buffer.AsMemory(0, read), ctx.RequestAborted);
                 await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
                 for (var i = 0; i < read; i++)
@@ -455,9 +535,9 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
                 }
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or FormatException)
         {
-            // A chunk that is not JSON is passed on all the same.
+            // A chunk that is not the JSON expected is passed on all the same.
         }
     }
 
@@ -492,7 +572,8 @@ internal sealed class GatewayProxy(GatewayRegistry registry, TraceService traces
         {
             try
             {
-                await traces.RecordAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)]);
+                var stored = await traces.RecordAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)], caller.KeyId);
+                limiter.Record(caller, (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
             }
             catch (Exception e)
             {

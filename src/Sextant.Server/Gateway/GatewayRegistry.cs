@@ -21,11 +21,15 @@ internal sealed partial class GatewayRegistry
     private readonly IDataProtector _protector;
     private readonly GatewayConfigFile _file;
     private readonly ConcurrentDictionary<long, Snapshot> _cache = new();
+    private long _generation;
+
+    /// <summary>How long a project's configuration is used before it is read again (another replica may have changed it).</summary>
+    private const long SnapshotLifetimeMs = 30_000;
     private readonly ConcurrentDictionary<(long, string, string), CircuitBreaker> _breakers = new();
 
     public sealed record ResolvedProvider(string Name, string Kind, Uri BaseUrl, string? ApiKey);
 
-    public sealed record Snapshot(IReadOnlyDictionary<string, GatewayRoute> Routes, IReadOnlyDictionary<string, ResolvedProvider> Providers);
+    public sealed record Snapshot(IReadOnlyDictionary<string, GatewayRoute> Routes, IReadOnlyDictionary<string, ResolvedProvider> Providers, long ReadAt = 0);
 
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:\-/]{0,127}\z")]
     private static partial Regex NamePattern();
@@ -62,15 +66,23 @@ internal sealed partial class GatewayRegistry
         }
     }
 
-    public CircuitBreaker Breaker(long project, string provider, string model) =>
-        _breakers.GetOrAdd((project, provider, model), _ => new CircuitBreaker());
+    public CircuitBreaker Breaker(long project, string provider, string model)
+    {
+        if (_breakers.Count > 10_000)
+        {
+            // provider/model names let callers make up targets: keep the table bounded.
+            _breakers.Clear();
+        }
+        return _breakers.GetOrAdd((project, provider, model), _ => new CircuitBreaker());
+    }
 
     public async Task<Snapshot> SnapshotAsync(long project, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue(project, out var cached))
+        if (_cache.TryGetValue(project, out var cached) && Environment.TickCount64 - cached.ReadAt < SnapshotLifetimeMs)
         {
             return cached;
         }
+        var generation = Interlocked.Read(ref _generation);
         await using var connection = await _database.OpenAsync(cancellationToken);
         var providers = (_file.Providers ?? []).ToDictionary(p => p.Name!, p => new ResolvedProvider(p.Name!, p.Kind!, new Uri(p.BaseUrl!),
             p.ApiKey ?? (p.ApiKeyEnv is { } env ? Environment.GetEnvironmentVariable(env) : null)), StringComparer.Ordinal);
@@ -85,8 +97,12 @@ internal sealed partial class GatewayRegistry
             var route = JsonSerializer.Deserialize(row, SextantJsonContext.Default.GatewayRoute)!;
             routes[route.Name!] = route;
         }
-        var snapshot = new Snapshot(routes, providers);
-        _cache[project] = snapshot;
+        var snapshot = new Snapshot(routes, providers, Environment.TickCount64);
+        // A change made while this read ran must not be hidden by it.
+        if (Interlocked.Read(ref _generation) == generation)
+        {
+            _cache[project] = snapshot;
+        }
         return snapshot;
     }
 
@@ -121,6 +137,7 @@ internal sealed partial class GatewayRegistry
                 secret = COALESCE(excluded.secret, gateway_providers.secret), updated_time = excluded.updated_time
             """,
             new { project = caller.ProjectId, provider.Name, provider.Kind, provider.BaseUrl, secret = provider.ApiKey is null ? null : _protector.Protect(provider.ApiKey), now = Clock.NowMs() });
+        Interlocked.Increment(ref _generation);
         _cache.TryRemove(caller.ProjectId, out _);
         var stored = (await SnapshotAsync(caller.ProjectId, cancellationToken)).Providers[provider.Name!];
         return new GatewayProvider(stored.Name, stored.Kind, stored.BaseUrl.ToString(), HasApiKey: stored.ApiKey is not null);
@@ -138,6 +155,7 @@ internal sealed partial class GatewayRegistry
             ON CONFLICT (project_id, name) DO UPDATE SET config = excluded.config, updated_time = excluded.updated_time
             """,
             new { project = caller.ProjectId, route.Name, config = JsonSerializer.Serialize(route, SextantJsonContext.Default.GatewayRoute), now = Clock.NowMs() });
+        Interlocked.Increment(ref _generation);
         _cache.TryRemove(caller.ProjectId, out _);
         return route;
     }
@@ -147,6 +165,7 @@ internal sealed partial class GatewayRegistry
         caller.Require(Role.Admin);
         await using var connection = await _database.OpenAsync(cancellationToken);
         var deleted = await connection.ExecuteAsync($"DELETE FROM {table} WHERE project_id = @project AND name = @name", new { project = caller.ProjectId, name });
+        Interlocked.Increment(ref _generation);
         _cache.TryRemove(caller.ProjectId, out _);
         if (deleted == 0)
         {
@@ -167,6 +186,15 @@ internal sealed partial class GatewayRegistry
         if (!Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
             throw SextantException.Invalid("base_url", $"'base_url' must be an absolute http or https URL, e.g. https://api.openai.com/v1; got '{provider.BaseUrl}'.");
+        }
+        if (url.UserInfo.Length > 0)
+        {
+            // It would be shown to every reader of the provider list: keys go in api_key, which is never shown.
+            throw SextantException.Invalid("base_url", "'base_url' may not hold a user name or password; give the key as api_key.");
+        }
+        if (provider.ApiKey is { } key && (key.Length is 0 or > 4096 || key.Any(c => c < 0x21 || c > 0x7E)))
+        {
+            throw SextantException.Invalid("api_key", "'api_key' must be 1-4096 printable ASCII characters without spaces.");
         }
     }
 
@@ -232,6 +260,15 @@ internal sealed class CircuitBreaker
             }
             _trial = true;
             return true;
+        }
+    }
+
+    /// <summary>Gives back a half-open trial that ended without a verdict (the caller went away).</summary>
+    public void Release()
+    {
+        lock (_lock)
+        {
+            _trial = false;
         }
     }
 

@@ -96,6 +96,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddDataProtection().SetApplicationName("sextant").PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
         builder.Services.AddSingleton(GatewayRegistry.LoadFile(options.GatewayConfigPath ?? Path.Combine(dataDirectory, "gateway.json")));
         builder.Services.AddSingleton<GatewayRegistry>();
+        builder.Services.AddSingleton<GatewayLimiter>();
         builder.Services.AddSingleton<GatewayProxy>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
         builder.Services.AddSextantWeb();

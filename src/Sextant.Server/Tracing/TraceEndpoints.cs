@@ -38,7 +38,7 @@ internal static class TraceEndpoints
                 Ok(await Traces(ctx).CostsAsync(ctx.Caller(), ctx.Query("by"), Micros(ctx, "from"), Micros(ctx, "to"), ctx.RequestAborted), json.CostsResponse))
             .Describe("GetCosts", "Requests, tokens, cost and latency p50/p95/p99 of generations by model, user, provider, day or project (from/to in Unix ms; default the last 7 days)", Tag);
         app.MapJsonPost("/api/v1/costs/recompute", json.RecomputeCostsRequest, async (ctx, caller, req) =>
-                Ok(await Traces(ctx).RecomputeAsync(caller, req.From * 1000, req.To * 1000, ctx.RequestAborted), json.RecomputeCostsResponse))
+                Ok(await Traces(ctx).RecomputeAsync(caller, Checked(req.From, "from"), Checked(req.To, "to"), ctx.RequestAborted), json.RecomputeCostsResponse))
             .Describe("RecomputeCosts", "Compute again, with today's prices, the cost of generations between from and to (Unix ms)", Tag);
         app.MapGet("/api/v1/prices", async Task<IResult> (HttpContext ctx) =>
                 Ok(new PricesResponse(await ctx.RequestServices.GetRequiredService<PriceCatalog>().ListAsync(ctx.Caller(), ctx.Query("model"), ctx.RequestAborted)), json.PricesResponse))
@@ -55,6 +55,10 @@ internal static class TraceEndpoints
     /// <summary>A time given in Unix milliseconds, as microseconds (how spans are stored).</summary>
     private static long? Micros(HttpContext ctx, string name) => ctx.QueryLong(name) is { } ms
         ? ms is >= 0 and < long.MaxValue / 1000 ? ms * 1000 : throw SextantException.Invalid(name, $"'{name}' must be a time in Unix milliseconds; got {ms}.")
+        : null;
+
+    private static long? Checked(long? ms, string name) => ms is { } v
+        ? v is >= 0 and < long.MaxValue / 1000 ? v * 1000 : throw SextantException.Invalid(name, $"'{name}' must be a time in Unix milliseconds; got {v}.")
         : null;
 
     private static double? Number(HttpContext ctx, string name)

@@ -236,4 +236,74 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.Equal("error", span!["status"]!.GetValue<string>());
         Assert.StartsWith("cancelled", span["status_message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Project_and_key_limits_answer_429_with_retry_after()
+    {
+        Assert.Equal(201, (await Http.PostAsync("/api/v1/projects", new { name = "limited" })).Status);
+        var key = (await Http.PostAsync("/api/v1/keys", new { name = "limited-admin", role = "admin", project = "limited" })).Json!;
+        var (secret, keyId) = (key["secret"]!.GetValue<string>(), key["key"]!["key_id"]!.GetValue<string>());
+        void Auth(HttpRequestMessage r) => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/fake",
+            new JsonObject { ["kind"] = "openai", ["base_url"] = _fake.BaseUrl.ToString() }.ToJsonString(), secret)).Status);
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/routes/limited-chat", """{"targets": [{"provider": "fake", "model": "ok-lim"}]}""", secret)).Status);
+
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/project", """{"requests_per_minute": 2}""", secret)).Status);
+        Assert.Equal(200, (await ChatAsync("limited-chat", configure: Auth)).Status);
+        Assert.Equal(200, (await ChatAsync("limited-chat", configure: Auth)).Status);
+        var refused = await ChatAsync("limited-chat", configure: Auth);
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("2 requests per minute", refused.Json!["error"]!["message"]!.GetValue<string>());
+        Assert.Equal("rate_limit_error", refused.Json!["error"]!["type"]!.GetValue<string>());
+        Assert.True(refused.Response.Headers.RetryAfter!.Delta!.Value.TotalSeconds is > 0 and <= 60);
+        // The default project is not limited by another project's limit.
+        await RouteAsync("chat-free", new { targets = new[] { new { provider = "fake", model = "ok-free" } } });
+        Assert.Equal(200, (await ChatAsync("chat-free")).Status);
+
+        // A key's budget: once its calls have cost that much, it is refused until the day ends.
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/project", "{}", secret)).Status);
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/prices", new { model = "ok-lim*", input = 1000.0, output = 1000.0, effective_from = 1 }, secret)).Status);
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, $"/api/v1/gateway/limits/keys/{keyId}", """{"daily_budget": 0.001}""", secret)).Status);
+        var spent = await ChatAsync("limited-chat", configure: Auth);
+        Assert.Equal(200, spent.Status);
+        await TraceWithKeyAsync(spent, secret);
+        ApiAnswer? broke = null;
+        for (var i = 0; i < 50 && broke?.Status != 429; i++)
+        {
+            broke = await ChatAsync("limited-chat", configure: Auth);
+            await Task.Delay(50);
+        }
+        Assert.Equal(429, broke!.Status);
+        Assert.Equal("budget_exceeded", broke.Json!["error"]!["code"]!.GetValue<string>());
+        var limits = await Http.GetJsonAsync("/api/v1/gateway/limits", secret);
+        Assert.Equal(0.001, limits.Json!["limits"]!.AsArray().Single(l => l!["key_id"]?.GetValue<string>() == keyId)!["daily_budget"]!.GetValue<double>());
+        Assert.Equal((400, "requests_per_minute"), ((await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/project", """{"requests_per_minute": 0}""", secret)).Status,
+            (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/project", """{"requests_per_minute": 0}""", secret)).Field));
+        Assert.Equal(404, (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/keys/nokey", "{}", secret)).Status);
+    }
+
+    private async Task TraceWithKeyAsync(ApiAnswer answer, string secret)
+    {
+        var traceId = answer.Response.Headers.GetValues("x-sextant-trace-id").Single();
+        for (var i = 0; i < 100 && (await Http.GetJsonAsync($"/api/v1/traces/{traceId}", secret)).Status != 200; i++)
+        {
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Repeated_properties_and_credentials_in_urls_are_refused()
+    {
+        var repeated = await SendAsync("/v1/chat/completions", """{"model": "a", "model": "b", "messages": [{"role": "user", "content": "x"}]}""");
+        Assert.Equal(400, repeated.Status);
+        Assert.Equal("invalid_request_error", repeated.Json!["error"]!["type"]!.GetValue<string>());
+        // Inside the messages, the body is forwarded as sent (the provider judges it), and still traced.
+        var nested = await SendAsync("/v1/chat/completions", """{"model": "fake/ok-n", "messages": [{"role": "user", "role": "system", "content": "x"}]}""");
+        Assert.Equal(200, nested.Status);
+        Assert.Equal("generation", (await TraceAsync(nested))["spans"]![0]!["kind"]!.GetValue<string>());
+        var userinfo = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/leaky", """{"kind": "openai", "base_url": "https://user:secret@example.com/v1"}""");
+        Assert.Equal((400, "base_url"), (userinfo.Status, userinfo.Field));
+        var badKey = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/badkey", """{"kind": "openai", "base_url": "https://example.com/v1", "api_key": "has space"}""");
+        Assert.Equal((400, "api_key"), (badKey.Status, badKey.Field));
+    }
 }

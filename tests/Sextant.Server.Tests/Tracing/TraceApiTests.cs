@@ -103,6 +103,26 @@ public abstract class TraceApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Odd_otlp_spans_are_rejected_one_by_one_never_a_500()
+    {
+        var trace = Hex(16);
+        var body = $$$"""
+            {"resourceSpans": [{"scopeSpans": [{"spans": [
+              {"traceId": "{{{trace}}}", "spanId": "{{{Hex(8)}}}", "name": "odd event", "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+               "events": [{"name": "gen_ai.message", "attributes": [{"key": "content", "value": {"stringValue": "x"}}]}]},
+              {"traceId": "{{{trace}}}", "spanId": "{{{Hex(8)}}}", "name": "too many tokens", "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+               "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}, {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "9000000000000000000"}}]}
+            ]}]}]}
+            """;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/traces") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        var response = await Http.SendAsync(request);
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Contains("\"rejectedSpans\":\"1\"", await response.Content.ReadAsStringAsync());
+        var duplicate = new HttpRequestMessage(HttpMethod.Post, "/v1/traces") { Content = new StringContent("""{"resourceSpans": [], "resourceSpans": []}""", System.Text.Encoding.UTF8, "application/json") };
+        Assert.Equal(400, (int)(await Http.SendAsync(duplicate)).StatusCode);
+    }
+
+    [Fact]
     public async Task Trace_pages_are_keyset_pages()
     {
         var user = "pager-" + Hex(4);
