@@ -15,7 +15,10 @@ internal static class ServerCommand
         var db = new Option<string?>("--db") { Description = "Database URI: sqlite:///path.db or postgresql://user@host:port/db" };
         var allowAnonymous = new Option<bool>("--allow-anonymous") { Description = "Allow unauthenticated access on a non-loopback address" };
         var requireKeys = new Option<bool>("--require-keys") { Description = "Require an API key from every caller, also on loopback (a shared machine)" };
-        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys };
+        var gatewayConfig = new Option<string?>("--gateway-config") { Description = "The gateway's providers and routes for every project (JSON); default gateway.json in the data directory" };
+        var capture = new Option<string>("--gateway-capture") { Description = "What gateway traces keep: full (messages), metadata or off", DefaultValueFactory = _ => "full" };
+        capture.AcceptOnlyFromAmong("full", "metadata", "off");
+        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys, gatewayConfig, capture };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new SextantServerOptions
@@ -26,6 +29,8 @@ internal static class ServerCommand
                 DatabaseUri = parse.GetValue(db) ?? Environment.GetEnvironmentVariable("SEXTANT_DB"),
                 AllowAnonymous = parse.GetValue(allowAnonymous),
                 RequireKeys = parse.GetValue(requireKeys),
+                GatewayConfigPath = parse.GetValue(gatewayConfig),
+                GatewayCapture = parse.GetValue(capture)!,
                 ConsoleLogging = true,
             };
             try
