@@ -11,7 +11,7 @@ public sealed record RouteTarget(string? Provider, string? Model, double Weight 
 /// <summary>
 /// What a model name (as applications send it) maps to: targets chosen by weight, with retries (exponential
 /// back-off with jitter) on retryable failures, fallback to the next target on the chosen statuses and time-outs,
-/// a per-attempt time-out and a circuit breaker per target.
+/// a per-attempt time-out and a circuit breaker per target. <c>CacheTtlSeconds</c> turns on the exact-match response cache.
 /// </summary>
 public sealed record GatewayRoute(
     string? Name,
@@ -23,7 +23,8 @@ public sealed record GatewayRoute(
     int TimeoutMs = 60_000,
     int BreakerFailures = 5,
     int BreakerCooldownMs = 30_000,
-    string Source = "api");
+    string Source = "api",
+    int? CacheTtlSeconds = null);
 
 public sealed record GatewayProvidersResponse(IReadOnlyList<GatewayProvider> Providers);
 

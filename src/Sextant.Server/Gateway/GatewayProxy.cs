@@ -22,7 +22,7 @@ namespace Sextant.Server.Gateway;
 /// (unknown JSON fields included; streams chunk by chunk, never buffered whole). Every call becomes a generation
 /// span, recorded after the answer is sent.
 /// </summary>
-internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
+internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, GatewayCache cache, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
 {
     public const int MaxBodyBytes = 10 * 1024 * 1024;
     private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
@@ -103,8 +103,32 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
         var trace = TraceContext(ctx);
         ctx.Response.Headers["x-sextant-trace-id"] = trace.TraceId;
         var attempts = new List<Attempt>();
-        var outcome = await ForwardAsync(ctx, caller, snapshot, route, request, operation, stream, attempts, started);
-        RecordInBackground(caller, trace, route, model, request, operation, outcome, attempts, startTime, started, ctx);
+        // The exact-match cache: on for the route (cache_ttl_seconds) or for the request (x-sextant-cache-ttl; 0 skips it).
+        var ttl = int.TryParse(ctx.Request.Headers["x-sextant-cache-ttl"].ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var asked)
+            ? asked : route.CacheTtlSeconds ?? 0;
+        var cacheKey = ttl > 0 ? GatewayCache.Key(caller.ProjectId, route.Name!, operation, request) : null;
+        if (cacheKey is not null && cache.TryGet(cacheKey) is { } hit)
+        {
+            ctx.Response.Headers["x-sextant-cache"] = "hit";
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = hit.ContentType;
+            ctx.Response.ContentLength = hit.Body.Length;
+            await ctx.Response.Body.WriteAsync(hit.Body, ctx.RequestAborted);
+            var replay = new Outcome { Status = 200, Provider = hit.Provider, Model = hit.Model, CacheHit = true, CostSaved = hit.Cost, TimeToFirstTokenMs = Elapsed(started) };
+            if (stream)
+            {
+                replay.Events.AddRange(GatewayCache.Events(hit.Body));
+            }
+            else
+            {
+                replay.ResponseBytes = hit.Body;
+            }
+            RecordInBackground(caller, trace, route, model, request, operation, replay, attempts, startTime, started, ctx, null);
+            return;
+        }
+        var outcome = await ForwardAsync(ctx, caller, snapshot, route, request, operation, stream, attempts, started, cacheKey is not null);
+        RecordInBackground(caller, trace, route, model, request, operation, outcome, attempts, startTime, started, ctx,
+            cacheKey is not null && outcome.Status is >= 200 and < 300 && !outcome.Cancelled ? (cacheKey, ttl) : null);
     }
 
     private static GatewayRoute? Route(GatewayRegistry.Snapshot snapshot, string model)
@@ -168,12 +192,16 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
         public List<(string Data, double At)> Events = [];
         public int EventBytes;
         public int IdleTimeoutMs = 60_000;
+        public bool CacheHit;
+        public double? CostSaved;
+        /// <summary>A stream's bytes as relayed, kept when the answer is to be cached (up to 4 MiB).</summary>
+        public MemoryStream? Recorded;
     }
 
     private async Task<Outcome> ForwardAsync(HttpContext ctx, Caller caller, GatewayRegistry.Snapshot snapshot, GatewayRoute route, JsonObject request,
-        string operation, bool stream, List<Attempt> attempts, long started)
+        string operation, bool stream, List<Attempt> attempts, long started, bool record)
     {
-        var outcome = new Outcome { IdleTimeoutMs = route.TimeoutMs };
+        var outcome = new Outcome { IdleTimeoutMs = route.TimeoutMs, Recorded = record && stream ? new MemoryStream() : null };
         var fallbackOn = route.FallbackOn ?? DefaultFallbackStatuses;
         var order = Order(caller.ProjectId, route);
         HttpResponseMessage? lastFailure = null;
@@ -469,6 +497,17 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             while ((read = await upstream.ReadAsync(buffer, timeout.Token)) > 0)
             {
                 timeout.CancelAfter(idle);
+                if (outcome.Recorded is { } recorded)
+                {
+                    if (recorded.Length + read <= GatewayCache.MaxEntryBytes)
+                    {
+                        recorded.Write(buffer, 0, read);
+                    }
+                    else
+                    {
+                        outcome.Recorded = null;
+                    }
+                }
                 await ctx.Response.Body.WriteAsync(buffer.AsMemory(0, read), ctx.RequestAborted);
                 await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
                 for (var i = 0; i < read; i++)
@@ -555,8 +594,9 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
     private static bool IsHex(string value) => value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
 
     private void RecordInBackground(Caller caller, Trace trace, GatewayRoute route, string requested, JsonObject request, string operation, Outcome outcome,
-        List<Attempt> attempts, long startTime, long started, HttpContext ctx)
+        List<Attempt> attempts, long startTime, long started, HttpContext ctx, (string Key, int Ttl)? store)
     {
+        var contentType = ctx.Response.ContentType ?? "application/json";
         // Only what the span needs is taken from the request now; the rest of the work runs after the answer is sent.
         var end = startTime + (long)(Elapsed(started) * 1000);
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -573,7 +613,12 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             try
             {
                 var stored = await traces.RecordAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)], caller.KeyId);
-                limiter.Record(caller, (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
+                limiter.Record(caller, outcome.CacheHit ? 0 : (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
+                if (store is { } entry && (outcome.ResponseBytes ?? outcome.Recorded?.ToArray()) is { Length: > 0 and <= GatewayCache.MaxEntryBytes } body)
+                {
+                    // Cached with what the answer cost, which a hit then records as saved.
+                    cache.Set(entry.Key, new GatewayCache.Entry(body, contentType, outcome.Provider, outcome.Model, stored[0].Cost), entry.Ttl);
+                }
             }
             catch (Exception e)
             {
@@ -646,8 +691,8 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
             outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,
             Tokens("prompt_tokens"), Tokens("completion_tokens"), Tokens("prompt_tokens_details", "cached_tokens"), null, Tokens("completion_tokens_details", "reasoning_tokens"),
-            false, null, null, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
-            tags.Length > 0 ? tags : null, metadata);
+            false, outcome.CacheHit ? 0 : null, outcome.CostSaved, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
+            tags.Length > 0 ? tags : null, metadata, outcome.CacheHit);
     }
 
     /// <summary>An error in OpenAI's shape, which OpenAI SDKs turn into their own exceptions.</summary>

@@ -49,12 +49,14 @@ internal sealed partial class GatewayRegistry
         }
     }
 
-    /// <summary>Reads the configuration file; a missing path is an empty configuration, a bad one fails start-up.</summary>
-    public static GatewayConfigFile LoadFile(string? path)
+    /// <summary>Reads the configuration file; the default path may be absent (no configuration), one given explicitly may not.</summary>
+    public static GatewayConfigFile LoadFile(string? path, bool explicitPath = false)
     {
         if (path is null || !File.Exists(path))
         {
-            return new GatewayConfigFile([], []);
+            return explicitPath
+                ? throw new SextantException(ErrorCodes.InvalidParameterValue, $"The gateway configuration '{path}' does not exist.", 400, "gateway_config")
+                : new GatewayConfigFile([], []);
         }
         try
         {
@@ -227,6 +229,10 @@ internal sealed partial class GatewayRegistry
         if (route.TimeoutMs is < 1 or > 600_000)
         {
             throw SextantException.Invalid("timeout_ms", "'timeout_ms' must be 1-600000.");
+        }
+        if (route.CacheTtlSeconds is < 0 or > 30 * 86_400)
+        {
+            throw SextantException.Invalid("cache_ttl_seconds", "'cache_ttl_seconds' must be 0-2592000 (30 days), or left out for no cache.");
         }
         if (route.BreakerFailures is < 1 or > 1000 || route.BreakerCooldownMs is < 1 or > 3_600_000)
         {

@@ -94,9 +94,10 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<TraceService>();
         // Provider keys are encrypted with keys kept in the data directory (share it, or the keys folder, between replicas).
         builder.Services.AddDataProtection().SetApplicationName("sextant").PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
-        builder.Services.AddSingleton(GatewayRegistry.LoadFile(options.GatewayConfigPath ?? Path.Combine(dataDirectory, "gateway.json")));
+        builder.Services.AddSingleton(GatewayRegistry.LoadFile(options.GatewayConfigPath ?? Path.Combine(dataDirectory, "gateway.json"), options.GatewayConfigPath is not null));
         builder.Services.AddSingleton<GatewayRegistry>();
         builder.Services.AddSingleton<GatewayLimiter>();
+        builder.Services.AddSingleton<GatewayCache>();
         builder.Services.AddSingleton<GatewayProxy>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
         builder.Services.AddSextantWeb();

@@ -306,4 +306,46 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
         var badKey = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/badkey", """{"kind": "openai", "base_url": "https://example.com/v1", "api_key": "has space"}""");
         Assert.Equal((400, "api_key"), (badKey.Status, badKey.Field));
     }
+
+    [Fact]
+    public async Task The_cache_answers_repeats_streams_included_at_no_cost_and_records_the_saving()
+    {
+        await RouteAsync("chat-cached", new { targets = new[] { new { provider = "fake", model = "ok-cache" } }, cache_ttl_seconds = 60 });
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/prices", new { model = "ok-cache*", input = 1.0, output = 2.0, effective_from = 1 })).Status);
+        var first = await ChatAsync("chat-cached");
+        await TraceAsync(first);
+        ApiAnswer second = first;
+        for (var i = 0; i < 50 && !second.Response.Headers.Contains("x-sextant-cache"); i++)
+        {
+            // The answer is cached once its span (and so its cost) is stored.
+            await Task.Delay(20);
+            second = await ChatAsync("chat-cached");
+        }
+        Assert.Equal("hit", second.Response.Headers.GetValues("x-sextant-cache").Single());
+        Assert.Equal(first.Body, second.Body);
+        var hit = (await TraceAsync(second))["spans"]![0]!;
+        Assert.True(hit["cache_hit"]!.GetValue<bool>());
+        Assert.Equal(0.0, hit["cost"]!.GetValue<double>());
+        // (12 - 4) x 1 + 4 x 1 + 5 x 2 = 22 USD per million: what the hit saved.
+        Assert.Equal(22e-6, hit["cost_saved"]!.GetValue<double>(), 12);
+        var bypass = await ChatAsync("chat-cached", configure: r => r.Headers.Add("x-sextant-cache-ttl", "0"));
+        Assert.False(bypass.Response.Headers.Contains("x-sextant-cache"));
+        var upstreamCalls = _fake.Hits["ok-cache"];
+
+        var streamed = await ChatAsync("chat-cached", stream: true);
+        await TraceAsync(streamed);
+        ApiAnswer replay = streamed;
+        for (var i = 0; i < 50 && !replay.Response.Headers.Contains("x-sextant-cache"); i++)
+        {
+            await Task.Delay(20);
+            replay = await ChatAsync("chat-cached", stream: true);
+        }
+        Assert.Equal("hit", replay.Response.Headers.GetValues("x-sextant-cache").Single());
+        Assert.StartsWith("text/event-stream", replay.Response.Content.Headers.ContentType!.ToString(), StringComparison.Ordinal);
+        Assert.Equal(streamed.Body, replay.Body);
+        Assert.Equal("Hello there", (await TraceAsync(replay))["spans"]![0]!["output"]!["content"]!.GetValue<string>());
+        Assert.Equal(upstreamCalls + 1, _fake.Hits["ok-cache"]);
+        var costs = await Http.GetJsonAsync("/api/v1/costs?by=model");
+        Assert.True(costs.Json!["rows"]!.AsArray().Single(r => r!["key"]!.GetValue<string>() == "ok-cache-2025")!["cost_saved"]!.GetValue<double>() > 0);
+    }
 }
