@@ -686,12 +686,24 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             attributes["gen_ai.response.finish_reasons"] = JsonSerializer.SerializeToElement(outcome.FinishReason, GatewayJson.Default.String);
         }
         var status = outcome.Cancelled || outcome.Status is 0 or >= 400 ? "error" : "ok";
+        var (inputTokens, outputTokens) = (Tokens("prompt_tokens"), Tokens("completion_tokens"));
+        var estimated = false;
+        if (inputTokens is null && status == "ok")
+        {
+            // No usage from the provider (a stream without a usage chunk, a server that omits it): count the tokens.
+            var model = outcome.Model ?? route.Targets![0].Model;
+            var sent = operation == "chat" ? request["messages"] : request["input"];
+            inputTokens = sent is null ? 0 : TokenEstimator.CountMessages(model, JsonSerializer.SerializeToElement(sent, GatewayJson.Default.JsonNode));
+            var answer = outcome.Response?["choices"]?[0]?["message"]?["content"]?.ToString() ?? outcome.Content.ToString();
+            outputTokens = operation == "chat" ? TokenEstimator.Count(model, answer) : 0;
+            estimated = true;
+        }
         return new Span(trace.TraceId, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), trace.ParentSpanId,
             $"{operation} {outcome.Model ?? requested}", "generation", startTime, Math.Max(end, startTime), status,
             outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
             outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,
-            Tokens("prompt_tokens"), Tokens("completion_tokens"), Tokens("prompt_tokens_details", "cached_tokens"), null, Tokens("completion_tokens_details", "reasoning_tokens"),
-            false, outcome.CacheHit ? 0 : null, outcome.CostSaved, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
+            inputTokens, outputTokens, Tokens("prompt_tokens_details", "cached_tokens"), null, Tokens("completion_tokens_details", "reasoning_tokens"),
+            estimated, outcome.CacheHit ? 0 : null, outcome.CostSaved, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
             tags.Length > 0 ? tags : null, metadata, outcome.CacheHit);
     }
 

@@ -135,6 +135,8 @@ public sealed class SextantServer : IAsyncDisposable
         {
             var database = app.Services.GetRequiredService<SextantDatabase>();
             await database.MigrateAsync(cancellationToken);
+            // A gateway configuration file with a mistake fails here, at start-up, not on the first call.
+            _ = app.Services.GetRequiredService<GatewayRegistry>();
             var projects = app.Services.GetRequiredService<ProjectService>();
             await projects.EnsureDefaultProjectAsync(cancellationToken);
             if ((options.RequireKeys || (!loopback && !options.AllowAnonymous)) && !await projects.AnyKeyAsync(cancellationToken))

@@ -348,4 +348,18 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
         var costs = await Http.GetJsonAsync("/api/v1/costs?by=model");
         Assert.True(costs.Json!["rows"]!.AsArray().Single(r => r!["key"]!.GetValue<string>() == "ok-cache-2025")!["cost_saved"]!.GetValue<double>() > 0);
     }
+
+    [Fact]
+    public async Task Without_usage_from_the_provider_tokens_are_counted_and_marked_estimated()
+    {
+        await RouteAsync("chat-nousage", new { targets = new[] { new { provider = "fake", model = "ok-nousage" } } });
+        var answer = await SendAsync("/v1/chat/completions",
+            """{"model": "chat-nousage", "stream": true, "stream_options": {"include_usage": false}, "messages": [{"role": "user", "content": "Say hello"}]}""");
+        Assert.Equal(200, answer.Status);
+        Assert.DoesNotContain("\"usage\"", answer.Body);
+        var span = (await TraceAsync(answer))["spans"]![0]!;
+        Assert.True(span["tokens_estimated"]!.GetValue<bool>());
+        // "user" 1 and "Say hello" 2 tokens in cl100k, plus 3 for the message and 3 for the answer; "Hello there" is 2.
+        Assert.Equal((9L, 2L), (span["input_tokens"]!.GetValue<long>(), span["output_tokens"]!.GetValue<long>()));
+    }
 }
