@@ -94,11 +94,7 @@ public static class OtlpMapper
         {
             throw new FormatException($"span '{span.Name}' has a trace id of {span.TraceId.Length} bytes and a span id of {span.SpanId.Length} (16 and 8 expected)");
         }
-        var attributes = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        foreach (var attribute in span.Attributes)
-        {
-            attributes[attribute.Key] = ToJson(attribute.Value);
-        }
+        var attributes = Attributes(span.Attributes);
         string? Text(params string[] keys) => keys.Select(k => attributes.TryGetValue(k, out var v) ? v : (JsonElement?)null)
             .Where(v => v is not null).Select(v => v!.Value.ValueKind == JsonValueKind.String ? v.Value.GetString() : v.Value.GetRawText()).FirstOrDefault();
         long? Number(params string[] keys)
@@ -238,6 +234,67 @@ public static class OtlpMapper
     }
 
     private static readonly JsonDocumentOptions Deep = new() { MaxDepth = 256 };
+    private static readonly JsonWriterOptions Writer = new() { MaxDepth = 256, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>All of a span's attributes written as one JSON object and parsed once (not a document per attribute).</summary>
+    private static Dictionary<string, JsonElement> Attributes(Google.Protobuf.Collections.RepeatedField<Otlp.KeyValue> attributes)
+    {
+        var result = new Dictionary<string, JsonElement>(attributes.Count + 2, StringComparer.Ordinal);
+        if (attributes.Count == 0)
+        {
+            return result;
+        }
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, Writer))
+        {
+            writer.WriteStartObject();
+            // A key given twice keeps its last value, as a dictionary would.
+            foreach (var attribute in attributes.GroupBy(a => a.Key).Select(g => g.Last()))
+            {
+                writer.WritePropertyName(attribute.Key);
+                Write(writer, attribute.Value);
+            }
+            writer.WriteEndObject();
+        }
+        var root = JsonDocument.Parse(buffer.WrittenMemory, Deep).RootElement.Clone();
+        foreach (var property in root.EnumerateObject())
+        {
+            result[property.Name] = property.Value;
+        }
+        return result;
+    }
+
+    private static void Write(Utf8JsonWriter writer, AnyValue? value)
+    {
+        switch (value?.ValueCase)
+        {
+            case AnyValue.ValueOneofCase.StringValue: writer.WriteStringValue(value.StringValue); break;
+            case AnyValue.ValueOneofCase.BoolValue: writer.WriteBooleanValue(value.BoolValue); break;
+            case AnyValue.ValueOneofCase.IntValue: writer.WriteNumberValue(value.IntValue); break;
+            case AnyValue.ValueOneofCase.DoubleValue:
+                if (double.IsFinite(value.DoubleValue)) { writer.WriteNumberValue(value.DoubleValue); } else { writer.WriteStringValue(value.DoubleValue.ToString(CultureInfo.InvariantCulture)); }
+                break;
+            case AnyValue.ValueOneofCase.ArrayValue:
+                writer.WriteStartArray();
+                foreach (var item in value.ArrayValue.Values)
+                {
+                    Write(writer, item);
+                }
+                writer.WriteEndArray();
+                break;
+            case AnyValue.ValueOneofCase.KvlistValue:
+                writer.WriteStartObject();
+                foreach (var kv in value.KvlistValue.Values.GroupBy(kv => kv.Key).Select(g => g.Last()))
+                {
+                    writer.WritePropertyName(kv.Key);
+                    Write(writer, kv.Value);
+                }
+                writer.WriteEndObject();
+                break;
+            case AnyValue.ValueOneofCase.BytesValue: writer.WriteBase64StringValue(value.BytesValue.Span); break;
+            default: writer.WriteNullValue(); break;
+        }
+    }
 
     private static JsonElement ToJson(AnyValue? value) => JsonDocument.Parse(ToNode(value)?.ToJsonString() ?? "null", Deep).RootElement.Clone();
 
