@@ -25,6 +25,7 @@ namespace Sextant.Server.Gateway;
 internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, GatewayCache cache, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
 {
     public const int MaxBodyBytes = 10 * 1024 * 1024;
+    private static readonly JsonDocumentOptions NoDuplicates = new() { AllowDuplicateProperties = false };
     private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
     private static readonly HashSet<string> NotParameters = ["model", "messages", "input", "stream", "stream_options", "user"];
     private static readonly HttpClient Upstream = new(new SocketsHttpHandler
@@ -54,10 +55,8 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
         JsonObject request;
         try
         {
-            request = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("the body is not a JSON object");
-            // Materializes every object once, so that a repeated property fails here (400) and not while forwarding.
-            _ = JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject);
-            _ = request.Count;
+            // A repeated property anywhere fails here (400), not later while forwarding or tracing.
+            request = JsonNode.Parse(body, documentOptions: NoDuplicates) as JsonObject ?? throw new JsonException("the body is not a JSON object");
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
