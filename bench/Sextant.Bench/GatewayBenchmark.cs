@@ -116,6 +116,50 @@ internal static class GatewayBenchmark
         }
     }
 
+    /// <summary>A long run through Sextant alone at one rate: latency and resident memory minute by minute.</summary>
+    public static async Task<int> SoakAsync(string[] args)
+    {
+        var cli = args.FirstOrDefault() ?? throw new ArgumentException("pass the path to sextant.dll");
+        var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 600;
+        var rate = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000;
+        await using var upstream = await StartUpstreamAsync();
+        var folder = Path.Combine(Path.GetTempPath(), "sextant-gateway-soak-" + Guid.NewGuid().ToString("N")[..8]);
+        var port = FreePort.Next();
+        using var sextant = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        try
+        {
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            await WaitAsync(admin, "readyz");
+            (await admin.PutAsync("api/v1/gateway/providers/fake", Json($$"""{"kind":"openai","base_url":"{{upstream.BaseUrl}}","api_key":"sk-bench"}"""))).EnsureSuccessStatusCode();
+            (await admin.PutAsync("api/v1/gateway/routes/bench", Json("""{"targets":[{"provider":"fake","model":"fake-model"}]}"""))).EnsureSuccessStatusCode();
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096 }) { Timeout = TimeSpan.FromSeconds(30) };
+            var url = $"http://127.0.0.1:{port}/v1/chat/completions";
+            Console.WriteLine($"soak: {rate} requests/s for {seconds} s through Sextant (non-streaming, every call traced)");
+            Console.WriteLine("  minute   p50 ms   p99 ms   errors   RSS MiB   spans stored");
+            for (var minute = 1; minute * 60 <= seconds; minute++)
+            {
+                var result = await DriveAsync(http, url, "bench", false, _ => { }, rate, 60);
+                var stored = await admin.GetStringAsync("api/v1/costs?by=model");
+                var requests = System.Text.Json.JsonDocument.Parse(stored).RootElement.GetProperty("rows").EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64());
+                Console.WriteLine($"  {minute,6} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,8} {Rss(sextant.Id),9:F0} {requests,14:N0}");
+            }
+            Console.WriteLine($"peak RSS (VmHWM): {Peak(sextant.Id):F0} MiB");
+            return 0;
+        }
+        finally
+        {
+            sextant.Kill();
+            await sextant.WaitForExitAsync();
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private static async Task WaitAsync(HttpClient http, string path)

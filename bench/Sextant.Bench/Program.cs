@@ -11,6 +11,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- data <path to sextant.dll> [files] [GiB]   (sextant data add/get)
 //   dotnet run -c Release --project bench/Sextant.Bench -- tracelist <sextant.dll> [spans]   (trace list over 10 million spans)
 //   dotnet run -c Release --project bench/Sextant.Bench -- otlp <sextant.dll> [seconds] [senders]   (OTLP span ingestion)
+//   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate]   (memory over a long run)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates]   (gateway overhead)
 return args.FirstOrDefault() switch
 {
@@ -23,6 +24,7 @@ return args.FirstOrDefault() switch
     "registry" => await RegistryBenchmark.RunAsync(args.Skip(1).ToArray()),
     "data" => await DataBenchmark.RunAsync(args.Skip(1).ToArray()),
     "gateway" => await GatewayBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "gateway-soak" => await GatewayBenchmark.SoakAsync(args.Skip(1).ToArray()),
     "otlp" => await OtlpBenchmark.RunAsync(args.Skip(1).ToArray()),
     "tracelist" => await TraceListBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),

@@ -21,6 +21,8 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     public const int MaxNameLength = 1000;
     public const long MaxTokens = 1_000_000_000_000;
     public const int DefaultPageSize = 50;
+    /// <summary>Cost reports take latency percentiles from at most this many of the range's most recent calls.</summary>
+    public const int MaxLatencySamples = 100_000;
     public const int MaxPageSize = 1000;
     private static readonly string[] Kinds = ["generation", "span"];
     private static readonly string[] Statuses = ["ok", "error", "unset"];
@@ -413,24 +415,34 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         var start = from ?? end - 7L * 86_400_000_000;
         // The server's admin sees every project by project; everyone else their own project.
         var everyProject = group == "project" && caller.IsServerAdmin;
+        var where = $"{(everyProject ? "1 = 1" : "s.project_id = @project")} AND s.kind = 'generation' AND s.start_time >= @start AND s.start_time < @end";
         await using var connection = await database.OpenAsync(cancellationToken);
-        var rows = (await connection.QueryAsync<(string Key, string Status, long Input, long Output, long Cached, double? Cost, double? Saved, long Duration, long CacheHit)>(
+        // Counts and sums in SQL, cast so that every row has the same types (SQLite's SUM of no REAL is an INTEGER);
+        // latency percentiles from the durations of the most recent calls (at most
+        // MaxLatencySamples in all), so that memory stays bounded however many calls the range holds.
+        var sums = (await connection.QueryAsync<(string Key, long Requests, long Errors, long Input, long Output, long Cached, double Cost, long Unknown, double Saved)>(
             $"""
-            SELECT CAST({key} AS TEXT), s.status, COALESCE(s.input_tokens, 0), COALESCE(s.output_tokens, 0), COALESCE(s.cached_input_tokens, 0), s.cost, s.cost_saved,
-                s.end_time - s.start_time, s.cache_hit
-            FROM spans s JOIN projects p ON p.id = s.project_id
-            WHERE {(everyProject ? "1 = 1" : "s.project_id = @project")} AND s.kind = 'generation' AND s.start_time >= @start AND s.start_time < @end
+            SELECT CAST({key} AS TEXT), COUNT(*), SUM(CASE WHEN s.status = 'error' THEN 1 ELSE 0 END), CAST(COALESCE(SUM(s.input_tokens), 0) AS BIGINT),
+                CAST(COALESCE(SUM(s.output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(s.cached_input_tokens), 0) AS BIGINT),
+                CAST(COALESCE(SUM(s.cost), 0) AS DOUBLE PRECISION), SUM(CASE WHEN s.cost IS NULL AND s.cache_hit = 0 THEN 1 ELSE 0 END),
+                CAST(COALESCE(SUM(s.cost_saved), 0) AS DOUBLE PRECISION)
+            FROM spans s JOIN projects p ON p.id = s.project_id WHERE {where} GROUP BY CAST({key} AS TEXT)
             """,
             new { project = caller.ProjectId, start, end })).ToList();
-        var result = rows.GroupBy(r => r.Key).Select(g =>
+        var durations = (await connection.QueryAsync<(string Key, long Duration)>(
+            $"""
+            SELECT CAST({key} AS TEXT), s.end_time - s.start_time FROM spans s JOIN projects p ON p.id = s.project_id WHERE {where}
+            ORDER BY s.start_time DESC LIMIT {MaxLatencySamples}
+            """,
+            new { project = caller.ProjectId, start, end })).ToLookup(r => r.Key, r => r.Duration / 1000.0);
+        var result = sums.Select(g =>
         {
-            var durations = g.Select(r => r.Duration / 1000.0).Order().ToArray();
+            var sorted = durations[g.Key].Order().ToArray();
             var label = group == "day"
                 ? DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(g.Key, CultureInfo.InvariantCulture) * 86_400_000).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
                 : g.Key;
-            return new CostRow(label, g.LongCount(), g.LongCount(r => r.Status == "error"), g.Sum(r => r.Input), g.Sum(r => r.Output), g.Sum(r => r.Cached),
-                g.Sum(r => r.Cost ?? 0), g.LongCount(r => r.Cost is null && r.CacheHit == 0), g.Sum(r => r.Saved ?? 0),
-                Percentile(durations, 0.50), Percentile(durations, 0.95), Percentile(durations, 0.99));
+            return new CostRow(label, g.Requests, g.Errors, g.Input, g.Output, g.Cached, g.Cost, g.Unknown, g.Saved,
+                Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99));
         }).OrderBy(r => group == "day" ? r.Key : "").ThenByDescending(r => r.Cost).ThenBy(r => r.Key, StringComparer.Ordinal).ToList();
         return new CostsResponse(group, start, end, result);
     }

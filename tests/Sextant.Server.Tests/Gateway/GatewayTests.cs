@@ -344,6 +344,7 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
         Assert.Equal("Hello there", (await TraceAsync(replay))["spans"]![0]!["output"]!["content"]!.GetValue<string>());
         Assert.Equal(upstreamCalls + 1, _fake.Hits["ok-cache"]);
         var costs = await Http.GetJsonAsync("/api/v1/costs?by=model");
+        Assert.True(costs.Status == 200, costs.Body);
         Assert.True(costs.Json!["rows"]!.AsArray().Single(r => r!["key"]!.GetValue<string>() == "ok-cache-2025")!["cost_saved"]!.GetValue<double>() > 0);
     }
 
