@@ -297,13 +297,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     {
         // Exact substring of the JSON arrays, case-sensitive on both engines (LIKE would treat % and _ as wildcards).
         var contains = database.Engine == DatabaseEngine.Postgres ? "strpos({0}, {1}) > 0" : "instr({0}, {1}) > 0";
-        var where = new List<string> { "project_id = @project" };
-        var parameters = new DynamicParameters();
-        parameters.Add("project", caller.ProjectId);
-        if (filter.From is { } from) { where.Add("start_time >= @from"); parameters.Add("from", from); }
-        if (filter.To is { } to) { where.Add("start_time < @to"); parameters.Add("to", to); }
-        if (!string.IsNullOrEmpty(filter.UserId)) { where.Add("user_id = @user"); parameters.Add("user", filter.UserId); }
-        if (!string.IsNullOrEmpty(filter.SessionId)) { where.Add("session_id = @session"); parameters.Add("session", filter.SessionId); }
+        var (where, parameters) = CommonWhere(caller, filter);
         if (!string.IsNullOrEmpty(filter.Model)) { where.Add(string.Format(System.Globalization.CultureInfo.InvariantCulture, contains, "models", "@model")); parameters.Add("model", JsonSerializer.Serialize(filter.Model, CoreJsonContext.Default.String)); }
         if (!string.IsNullOrEmpty(filter.Tag)) { where.Add(string.Format(System.Globalization.CultureInfo.InvariantCulture, contains, "tags", "@tag")); parameters.Add("tag", JsonSerializer.Serialize(filter.Tag, CoreJsonContext.Default.String)); }
         if (!string.IsNullOrEmpty(filter.Name)) { where.Add("name = @name"); parameters.Add("name", filter.Name); }
@@ -314,6 +308,19 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             case "ok": where.Add("error_count = 0"); break;
             default: throw SextantException.Invalid("status", $"'status' must be ok or error; got '{Short(filter.Status)}'.");
         }
+        return (where, parameters);
+    }
+
+    /// <summary>The filters traces and spans share: project, time range, user, session, minimum cost and latency.</summary>
+    private static (List<string> Where, DynamicParameters Parameters) CommonWhere(Caller caller, TraceFilter filter)
+    {
+        var where = new List<string> { "project_id = @project" };
+        var parameters = new DynamicParameters();
+        parameters.Add("project", caller.ProjectId);
+        if (filter.From is { } from) { where.Add("start_time >= @from"); parameters.Add("from", from); }
+        if (filter.To is { } to) { where.Add("start_time < @to"); parameters.Add("to", to); }
+        if (!string.IsNullOrEmpty(filter.UserId)) { where.Add("user_id = @user"); parameters.Add("user", filter.UserId); }
+        if (!string.IsNullOrEmpty(filter.SessionId)) { where.Add("session_id = @session"); parameters.Add("session", filter.SessionId); }
         if (filter.MinCost is { } minCost) { where.Add("cost >= @minCost"); parameters.Add("minCost", minCost); }
         if (filter.MinLatencyMs is { } minLatency) { where.Add("end_time - start_time >= @minLatency"); parameters.Add("minLatency", (long)(minLatency * 1000)); }
         return (where, parameters);
@@ -342,13 +349,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     public async Task<SpansResponse> ListSpansAsync(Caller caller, TraceFilter filter, string? kind, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
     {
         var limit = PageSize(maxResults);
-        var where = new List<string> { "project_id = @project" };
-        var parameters = new DynamicParameters();
-        parameters.Add("project", caller.ProjectId);
-        if (filter.From is { } from) { where.Add("start_time >= @from"); parameters.Add("from", from); }
-        if (filter.To is { } to) { where.Add("start_time < @to"); parameters.Add("to", to); }
-        if (!string.IsNullOrEmpty(filter.UserId)) { where.Add("user_id = @user"); parameters.Add("user", filter.UserId); }
-        if (!string.IsNullOrEmpty(filter.SessionId)) { where.Add("session_id = @session"); parameters.Add("session", filter.SessionId); }
+        var (where, parameters) = CommonWhere(caller, filter);
         if (!string.IsNullOrEmpty(filter.Model)) { where.Add("model = @model"); parameters.Add("model", filter.Model); }
         if (!string.IsNullOrEmpty(kind))
         {
@@ -360,8 +361,6 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             where.Add("status = @status");
             parameters.Add("status", Statuses.Contains(filter.Status) ? filter.Status : throw SextantException.Invalid("status", $"'status' must be ok, error or unset; got '{Short(filter.Status)}'."));
         }
-        if (filter.MinCost is { } minCost) { where.Add("cost >= @minCost"); parameters.Add("minCost", minCost); }
-        if (filter.MinLatencyMs is { } minLatency) { where.Add("end_time - start_time >= @minLatency"); parameters.Add("minLatency", (long)(minLatency * 1000)); }
         if (!string.IsNullOrEmpty(pageToken))
         {
             var values = PageToken.Decode(pageToken, 3);
