@@ -21,7 +21,7 @@ internal static class DataBenchmark
         var gib = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 2;
         var root = Path.Combine(Path.GetTempPath(), "sextant-data-bench-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
-        var (server, url) = await StartServerAsync(cli, Path.Combine(root, "server"));
+        var (server, url) = await ChildServer.StartAsync(cli, Path.Combine(root, "server"));
         try
         {
             Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}");
@@ -59,8 +59,8 @@ internal static class DataBenchmark
             server.Kill();
             await server.WaitForExitAsync();
             server.Dispose();
-            (server, url) = await StartServerAsync(cli, Path.Combine(root, "server2"));
-            Console.WriteLine($"  (fresh server: RSS {Rss(server.Id):F0} MiB before the add)");
+            (server, url) = await ChildServer.StartAsync(cli, Path.Combine(root, "server2"));
+            Console.WriteLine($"  (fresh server: RSS {ProcStatus.Rss(server.Id):F0} MiB before the add)");
             var large = Path.Combine(root, "large.bin");
             var length = (long)(gib * 1024 * 1024 * 1024);
             await using (var file = new FileStream(large, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
@@ -82,13 +82,13 @@ internal static class DataBenchmark
             }
             var hashing = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"  sha256sum: {mib / sum.Seconds:F0} MiB/s; Sextant's hashing (the CLI's code path): {mib / hashing:F0} MiB/s; ratio {sum.Seconds / hashing:F2}");
-            ResetPeak(server.Id);
+            ProcStatus.ResetPeak(server.Id);
             var add = Time("dotnet", $"exec \"{cli}\" data add \"{large}\" --name large --url {url}");
-            var serverAdd = Peak(server.Id);
+            var serverAdd = ProcStatus.Peak(server.Id);
             Console.WriteLine($"  data add: {add.Seconds:F1} s ({mib / add.Seconds:F0} MiB/s), CLI peak RSS {add.PeakMiB:F0} MiB, server peak RSS {serverAdd:F0} MiB  [{add.Output}]");
-            ResetPeak(server.Id);
+            ProcStatus.ResetPeak(server.Id);
             var get = Time("dotnet", $"exec \"{cli}\" data get large -o \"{Path.Combine(root, "large-out")}\" --url {url}");
-            var serverGet = Peak(server.Id);
+            var serverGet = ProcStatus.Peak(server.Id);
             Console.WriteLine($"  data get: {get.Seconds:F1} s ({mib / get.Seconds:F0} MiB/s), CLI peak RSS {get.PeakMiB:F0} MiB, server peak RSS {serverGet:F0} MiB");
             return 0;
         }
@@ -100,30 +100,6 @@ internal static class DataBenchmark
             Directory.Delete(root, recursive: true);
         }
     }
-
-    private static async Task<(Process Server, string Url)> StartServerAsync(string cli, string data)
-    {
-        var port = FreePort.Next();
-        var server = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {data}") { RedirectStandardOutput = true, UseShellExecute = false })!;
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-        while (true)
-        {
-            try
-            {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
-                {
-                    return (server, $"http://127.0.0.1:{port}");
-                }
-            }
-            catch (HttpRequestException)
-            {
-                await Task.Delay(50);
-            }
-        }
-    }
-
-    private static double Rss(int pid) =>
-        double.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
 
     private sealed record Timed(double Seconds, double PeakMiB, string Output);
 
@@ -143,10 +119,4 @@ internal static class DataBenchmark
         return new Timed(double.Parse(last[0], CultureInfo.InvariantCulture), double.Parse(last[1], CultureInfo.InvariantCulture) / 1024,
             string.Join(' ', output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim());
     }
-
-    /// <summary>Resets the peak resident memory of a process (Linux: clear_refs 5).</summary>
-    private static void ResetPeak(int pid) => File.WriteAllText($"/proc/{pid}/clear_refs", "5");
-
-    private static double Peak(int pid) =>
-        double.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
 }

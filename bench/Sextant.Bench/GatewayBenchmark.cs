@@ -80,19 +80,19 @@ internal static class GatewayBenchmark
                         // Warm connections and JIT first.
                         await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 200), 1);
                         var gatewayPid = name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 };
-                        var cpuBefore = gatewayPid == 0 ? 0 : CpuMs(gatewayPid);
+                        var cpuBefore = gatewayPid == 0 ? 0 : ProcStatus.CpuMs(gatewayPid);
                         var result = await DriveAsync(http, url, model, stream, headers, rate, seconds);
-                        var cpu = gatewayPid == 0 ? "" : $"{(CpuMs(gatewayPid) - cpuBefore) / (rate * seconds):F3}";
+                        var cpu = gatewayPid == 0 ? "" : $"{(ProcStatus.CpuMs(gatewayPid) - cpuBefore) / (rate * seconds):F3}";
                         direct ??= (result.P50, result.P99);
                         var added = name == "direct" ? "" : $"{result.P50 - direct.Value.P50,9:F2}  {result.P99 - direct.Value.P99,9:F2}";
                         Console.WriteLine($"  {rate,5}  {name,-8} {result.P50,8:F2} {result.P99,8:F2}  {added,-20} {result.Errors,6} {result.Achieved,10:F0}  {cpu}");
                     }
                 }
             }
-            Console.WriteLine($"sextant peak RSS (VmHWM): {Peak(sextant.Id):F0} MiB; now {Rss(sextant.Id):F0} MiB");
+            Console.WriteLine($"sextant peak RSS (VmHWM): {ProcStatus.Peak(sextant.Id):F0} MiB; now {ProcStatus.Rss(sextant.Id):F0} MiB");
             if (portkeyProcess is not null)
             {
-                Console.WriteLine($"portkey peak RSS (VmHWM): {Peak(portkeyProcess.Id):F0} MiB");
+                Console.WriteLine($"portkey peak RSS (VmHWM): {ProcStatus.Peak(portkeyProcess.Id):F0} MiB");
             }
             return 0;
         }
@@ -141,9 +141,9 @@ internal static class GatewayBenchmark
                 var result = await DriveAsync(http, url, "bench", false, _ => { }, rate, 60);
                 var stored = await admin.GetStringAsync("api/v1/costs?by=model");
                 var requests = System.Text.Json.JsonDocument.Parse(stored).RootElement.GetProperty("rows").EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64());
-                Console.WriteLine($"  {minute,6} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,8} {Rss(sextant.Id),9:F0} {requests,14:N0}");
+                Console.WriteLine($"  {minute,6} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,8} {ProcStatus.Rss(sextant.Id),9:F0} {requests,14:N0}");
             }
-            Console.WriteLine($"peak RSS (VmHWM): {Peak(sextant.Id):F0} MiB");
+            Console.WriteLine($"peak RSS (VmHWM): {ProcStatus.Peak(sextant.Id):F0} MiB");
             return 0;
         }
         finally
@@ -255,20 +255,4 @@ internal static class GatewayBenchmark
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new Upstream(app, address + "/v1");
     }
-
-    private static double Rss(int pid) => Status(pid, "VmRSS:");
-
-    /// <summary>The process's CPU time so far (user and system), in milliseconds.</summary>
-    private static double CpuMs(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // utime and stime are fields 14 and 15 of /proc/pid/stat, in clock ticks (100 a second).
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10.0;
-    }
-
-    private static double Peak(int pid) => Status(pid, "VmHWM:");
-
-    private static double Status(int pid, string field) =>
-        double.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
 }

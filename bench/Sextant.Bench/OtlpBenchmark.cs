@@ -22,25 +22,10 @@ internal static class OtlpBenchmark
         var senders = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 4;
         const int perExport = 500;
         var folder = Path.Combine(Path.GetTempPath(), "sextant-otlp-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        var port = FreePort.Next();
-        using var server = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        var (server, url) = await ChildServer.StartAsync(cli, folder);
         try
         {
-            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(60) };
-            for (var i = 0; i < 600; i++)
-            {
-                try
-                {
-                    if ((await http.GetAsync("readyz")).StatusCode == HttpStatusCode.OK)
-                    {
-                        break;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-                await Task.Delay(50);
-            }
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri(url + "/"), Timeout = TimeSpan.FromSeconds(60) };
             Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {senders} senders, {perExport} spans per export, {seconds} s");
             // The exports are made before the clock starts: the driver shares the 2 cores with the server.
             var prepared = new System.Collections.Concurrent.ConcurrentQueue<byte[]>();
@@ -99,13 +84,12 @@ internal static class OtlpBenchmark
             }
             Console.WriteLine($"acknowledged to readable: p50 {Stats.Percentile(delays, 0.5):F1} ms, max {delays.Max():F1} ms (20 probes)");
             var count = await http.GetStringAsync("api/v1/traces?max_results=1");
-            Console.WriteLine($"server RSS {Rss(server.Id):F0} MiB; a trace list page: {count.Length} bytes");
+            Console.WriteLine($"server RSS {ProcStatus.Rss(server.Id):F0} MiB; a trace list page: {count.Length} bytes");
             return 0;
         }
         finally
         {
-            server.Kill();
-            await server.WaitForExitAsync();
+            await ChildServer.StopAsync(server);
             try
             {
                 Directory.Delete(folder, recursive: true);
@@ -153,7 +137,4 @@ internal static class OtlpBenchmark
     }
 
     private static KeyValue Attribute(string key, string value) => new() { Key = key, Value = new AnyValue { StringValue = value } };
-
-    private static double Rss(int pid) =>
-        double.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
 }

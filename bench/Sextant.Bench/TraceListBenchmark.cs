@@ -30,25 +30,10 @@ internal static class TraceListBenchmark
             await LoadAsync(database, spans / 2);
             Console.WriteLine($"loaded {spans:N0} spans ({spans / 2:N0} traces) in {clock.Elapsed.TotalSeconds:F0} s; file {new FileInfo(Path.Combine(folder, "sextant.db")).Length / 1048576.0:N0} MiB");
 
-            var port = FreePort.Next();
-            using var server = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+            var (server, url) = await ChildServer.StartAsync(cli, folder);
             try
             {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-                for (var i = 0; i < 1200; i++)
-                {
-                    try
-                    {
-                        if ((await http.GetAsync("readyz")).StatusCode == HttpStatusCode.OK)
-                        {
-                            break;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
-                    await Task.Delay(50);
-                }
+                using var http = new HttpClient { BaseAddress = new Uri(url + "/") };
                 foreach (var (label, query) in new[]
                 {
                     ("first page, no filter", "api/v1/traces?max_results=50"),
@@ -81,8 +66,7 @@ internal static class TraceListBenchmark
             }
             finally
             {
-                server.Kill();
-                await server.WaitForExitAsync();
+                await ChildServer.StopAsync(server);
             }
             return 0;
         }
