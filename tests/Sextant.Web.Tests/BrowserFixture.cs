@@ -60,7 +60,9 @@ public class BrowserFixture : IAsyncLifetime
             AcceptDownloads = true,
         });
         var page = await context.NewPageAsync();
-        page.SetDefaultTimeout(15_000);
+        // Generous: the suite's four test assemblies and Chromium share two cores, and a circuit can start slowly.
+        page.SetDefaultTimeout(30_000);
+        Microsoft.Playwright.Assertions.SetDefaultExpectTimeout(15_000);
         var errors = new List<string>();
         page.PageError += (_, error) => errors.Add(error);
         page.Console += (_, message) =>
