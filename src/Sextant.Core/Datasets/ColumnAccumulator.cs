@@ -153,18 +153,9 @@ internal sealed class ColumnAccumulator(string name, string? declaredType = null
         }
         var sorted = _sample.ToArray();
         Array.Sort(sorted);
-        var quantiles = QuantilePoints.Select(q => new QuantileValue(q, Quantile(sorted, q))).ToList();
+        var quantiles = QuantilePoints.Select(q => new QuantileValue(q, Percentiles.Interpolated(sorted, q))).ToList();
         return new ColumnProfile(name, type, _count, _nulls, _distinct.Estimate(_count), _min, _max, _mean,
             _numbers > 1 ? Math.Sqrt(_m2 / (_numbers - 1)) : 0, quantiles, Histogram(sorted));
-    }
-
-    /// <summary>Linear interpolation between the closest ranks (numpy's default).</summary>
-    private static double Quantile(double[] sorted, double q)
-    {
-        var position = q * (sorted.Length - 1);
-        var below = (int)Math.Floor(position);
-        var above = Math.Min(below + 1, sorted.Length - 1);
-        return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
     }
 
     /// <summary>Equal-width bins over [min, max]; from the sample, scaled to the column's count when sampled.</summary>

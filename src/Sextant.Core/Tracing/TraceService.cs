@@ -441,21 +441,9 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
                 ? DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(g.Key, CultureInfo.InvariantCulture) * 86_400_000).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
                 : g.Key;
             return new CostRow(label, g.Requests, g.Errors, g.Input, g.Output, g.Cached, g.Cost, g.Unknown, g.Saved,
-                Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99));
+                Percentiles.Interpolated(sorted, 0.50), Percentiles.Interpolated(sorted, 0.95), Percentiles.Interpolated(sorted, 0.99));
         }).OrderBy(r => group == "day" ? r.Key : "").ThenByDescending(r => r.Cost).ThenBy(r => r.Key, StringComparer.Ordinal).ToList();
         return new CostsResponse(group, start, end, result);
-    }
-
-    private static double Percentile(double[] sorted, double q)
-    {
-        if (sorted.Length == 0)
-        {
-            return 0;
-        }
-        var position = q * (sorted.Length - 1);
-        var below = (int)Math.Floor(position);
-        var above = Math.Min(below + 1, sorted.Length - 1);
-        return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
     }
 
     /// <summary>Computes again, with today's catalog, the cost of the caller's generations that started in a time range.</summary>

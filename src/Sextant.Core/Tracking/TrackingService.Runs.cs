@@ -265,13 +265,7 @@ public sealed partial class TrackingService
         }
         var name = match.Groups["name"].Value;
         var version = match.Groups["version"].Success ? match.Groups["version"].Value : null;
-        long? number = null;
-        if (version is not null and not "latest")
-        {
-            var digits = version[0] is 'v' or 'V' ? version[1..] : version;
-            number = long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-                ? n : throw SextantException.Invalid(field, $"'{match.Value}' does not name a version (a number, v<N> or latest).");
-        }
+        var number = Datasets.DatasetService.VersionSpec(version, field);
         await using var connection = await database.OpenAsync(cancellationToken);
         var found = await connection.QuerySingleOrDefaultAsync<(long Version, string Digest)?>(
             $"""

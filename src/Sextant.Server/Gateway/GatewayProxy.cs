@@ -150,26 +150,12 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             await OpenAiErrorAsync(ctx, 413, $"The request body is {ctx.Request.ContentLength} bytes; the gateway accepts at most {MaxBodyBytes}.", "invalid_request_error", null);
             return null;
         }
-        using var buffer = new MemoryStream();
-        var chunk = ArrayPool<byte>.Shared.Rent(81920);
-        try
+        var body = await BoundedBody.ReadAsync(ctx.Request.Body, MaxBodyBytes, ctx.RequestAborted);
+        if (body is null)
         {
-            int read;
-            while ((read = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
-            {
-                buffer.Write(chunk, 0, read);
-                if (buffer.Length > MaxBodyBytes)
-                {
-                    await OpenAiErrorAsync(ctx, 413, $"The request body is larger than the {MaxBodyBytes} bytes the gateway accepts.", "invalid_request_error", null);
-                    return null;
-                }
-            }
+            await OpenAiErrorAsync(ctx, 413, $"The request body is larger than the {MaxBodyBytes} bytes the gateway accepts.", "invalid_request_error", null);
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(chunk);
-        }
-        return buffer.ToArray();
+        return body;
     }
 
     /// <summary>What became of a call, for its span.</summary>
@@ -419,25 +405,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
     private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
     {
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-        using var buffer = new MemoryStream();
-        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
-        try
-        {
-            int read;
-            while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
-            {
-                if (buffer.Length + read > limit)
-                {
-                    throw new InvalidDataException($"the upstream's answer is larger than {limit} bytes");
-                }
-                buffer.Write(chunk, 0, read);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(chunk);
-        }
-        return buffer.ToArray();
+        return await BoundedBody.ReadAsync(body, limit, cancellationToken) ?? throw new InvalidDataException($"the upstream's answer is larger than {limit} bytes");
     }
 
     private static async Task PassThroughAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started, CancellationToken attempt)

@@ -73,19 +73,7 @@ internal static class OtlpEndpoints
         }
     }
 
-    private static async Task<byte[]> CopyAsync(Stream source, int limit, string what, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await source.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > limit)
-            {
-                throw new SextantException(ErrorCodes.RequestTooLarge, $"The {what} is larger than {limit} bytes (send smaller batches).", 413, "body");
-            }
-        }
-        return buffer.ToArray();
-    }
+    private static async Task<byte[]> CopyAsync(Stream source, int limit, string what, CancellationToken cancellationToken) =>
+        await BoundedBody.ReadAsync(source, limit, cancellationToken)
+        ?? throw new SextantException(ErrorCodes.RequestTooLarge, $"The {what} is larger than {limit} bytes (send smaller batches).", 413, "body");
 }
