@@ -269,13 +269,15 @@ internal static class TracesCommand
         });
         providers.Subcommands.Add(plist);
         var providerName = new Argument<string>("name") { Description = "The provider's name, used in targets (provider/model)" };
-        var baseUrl = new Option<string>("--base-url") { Description = "e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1", Required = true };
+        var baseUrl = new Option<string>("--base-url") { Description = "e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 or https://api.anthropic.com", Required = true };
         var keyEnv = new Option<string?>("--api-key-env") { Description = "The environment variable holding its API key (read here, sent once, stored encrypted)" };
-        var pset = new Command("set", "Create or change an OpenAI-compatible provider") { providerName, baseUrl, keyEnv };
+        var kind = new Option<string>("--kind") { Description = "openai (any OpenAI-compatible endpoint), azure (Azure OpenAI) or anthropic (the Messages API)", DefaultValueFactory = _ => "openai" };
+        kind.AcceptOnlyFromAmong("openai", "azure", "anthropic");
+        var pset = new Command("set", "Create or change a provider") { providerName, baseUrl, keyEnv, kind };
         pset.SetClientAction(options, async (cli, ct) =>
         {
             var key = cli.Get(keyEnv) is { } env ? Environment.GetEnvironmentVariable(env) ?? throw new CliException($"The environment variable {env} is not set.") : null;
-            var provider = await cli.Client.SetGatewayProviderAsync(cli.Get(providerName), new GatewayProvider(cli.Get(providerName), "openai", cli.Get(baseUrl), key), ct);
+            var provider = await cli.Client.SetGatewayProviderAsync(cli.Get(providerName), new GatewayProvider(cli.Get(providerName), cli.Get(kind), cli.Get(baseUrl), key), ct);
             cli.Console.MarkupLine($"Provider [bold]{Markup.Escape(provider.Name ?? "")}[/] at {Markup.Escape(provider.BaseUrl ?? "")}, key {(provider.HasApiKey ? "set" : "none")}.");
         });
         providers.Subcommands.Add(pset);

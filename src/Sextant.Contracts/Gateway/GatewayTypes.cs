@@ -1,7 +1,9 @@
 namespace Sextant.Contracts;
 
 /// <summary>An upstream LLM provider. Its API key is write-only: stored encrypted, never returned.</summary>
-/// <param name="Kind">openai: any OpenAI-compatible endpoint (OpenAI, Azure OpenAI's v1 API, Ollama, vLLM, llama.cpp server...).</param>
+/// <param name="Kind">openai: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp server...); azure: Azure OpenAI's
+/// v1 API (https://RESOURCE.openai.azure.com/openai/v1, the key sent as api-key); anthropic: Anthropic's Messages API
+/// (https://api.anthropic.com), requests and answers translated from and to OpenAI's format.</param>
 /// <param name="ApiKeyEnv">For providers from the configuration file: the environment variable holding the key.</param>
 public sealed record GatewayProvider(string? Name, string? Kind, string? BaseUrl, string? ApiKey = null, string? ApiKeyEnv = null, bool HasApiKey = false, string Source = "api");
 

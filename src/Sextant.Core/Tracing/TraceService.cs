@@ -252,7 +252,10 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         {
             return null;
         }
-        var price = await prices.FindAsync(project, span.Provider, span.Model, span.StartTime / 1000, cancellationToken);
+        // The gateway names the provider's system beside the provider's own name (a provider named "claude" is anthropic).
+        var provider = span.Attributes is { } attributes && attributes.TryGetValue("gen_ai.provider.name", out var system) && system.ValueKind == JsonValueKind.String
+            ? system.GetString() : span.Provider;
+        var price = await prices.FindAsync(project, provider, span.Model, span.StartTime / 1000, cancellationToken);
         return price is null ? null : PriceCatalog.Cost(price, span.InputTokens ?? 0, span.OutputTokens ?? 0, span.CachedInputTokens ?? 0, span.CacheWriteTokens ?? 0, span.ReasoningTokens ?? 0);
     }
 

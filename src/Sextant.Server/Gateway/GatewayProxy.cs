@@ -165,6 +165,8 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
         public string? Error;
         public bool Cancelled;
         public string? Provider;
+        /// <summary>The provider's system as the GenAI conventions name it (anthropic, azure.ai.openai, openai), which prices are matched on.</summary>
+        public string? System;
         public string? Model;
         public JsonNode? Response;
         public StringBuilder Content = new();
@@ -223,7 +225,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
                     HttpResponseMessage response;
                     try
                     {
-                        response = await SendAsync(provider, operation, request, timeout.Token);
+                        response = await SendAsync(provider, operation, request, stream, timeout.Token);
                     }
                     catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
                     {
@@ -256,7 +258,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
                     if (response.IsSuccessStatusCode)
                     {
                         attempts.Add(new Attempt(provider.Name, target.Model!, status, "ok", Elapsed(attemptStart)));
-                        (outcome.Provider, outcome.Model, outcome.Status) = (provider.Name, target.Model, status);
+                        (outcome.Provider, outcome.System, outcome.Model, outcome.Status) = (provider.Name, ProviderSystem(provider), target.Model, status);
                         lastFailure?.Dispose();
                         lastFailure = null;
                         using (response)
@@ -380,10 +382,29 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
         return [first, .. targets.Where(t => !ReferenceEquals(t, first))];
     }
 
+    /// <summary>anthropic and azure by kind; openai for OpenAI's own endpoint; null for other OpenAI-compatible servers (Ollama, vLLM...), named by their provider name.</summary>
+    private static string? ProviderSystem(GatewayRegistry.ResolvedProvider provider) => provider.Kind switch
+    {
+        "anthropic" => "anthropic",
+        "azure" => "azure.ai.openai",
+        _ when provider.BaseUrl.Host.Equals("api.openai.com", StringComparison.OrdinalIgnoreCase) => "openai",
+        _ => null,
+    };
+
     private static double Elapsed(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
 
-    private static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, string operation, JsonObject request, CancellationToken cancellationToken)
+    private static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, string operation, JsonObject request, bool stream, CancellationToken cancellationToken)
     {
+        if (provider.Kind == "anthropic")
+        {
+            return operation == "chat"
+                ? await AnthropicAdapter.SendAsync(provider, Upstream, request, stream, cancellationToken)
+                : new HttpResponseMessage(HttpStatusCode.BadRequest)
+                {
+                    Content = new StringContent($"{{\"error\":{{\"message\":\"The provider '{provider.Name}' (anthropic) has no embeddings endpoint.\",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":null}}}}",
+                        Encoding.UTF8, "application/json"),
+                };
+        }
         var path = operation == "chat" ? "chat/completions" : "embeddings";
         var baseUrl = provider.BaseUrl.ToString();
         var message = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path))
@@ -391,7 +412,12 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject)),
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        if (provider.ApiKey is not null)
+        if (provider.ApiKey is not null && provider.Kind == "azure")
+        {
+            // Azure OpenAI takes its resource keys in the api-key header.
+            message.Headers.Add("api-key", provider.ApiKey);
+        }
+        else if (provider.ApiKey is not null)
         {
             message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", provider.ApiKey);
         }
@@ -648,6 +674,10 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             ["sextant.attempt_log"] = JsonSerializer.SerializeToElement(attempts.Select(a => $"{a.Provider}/{a.Model} {a.Outcome} {a.Status} {a.Ms:0.0}ms").ToList(), GatewayJson.Default.ListString),
             ["http.status_code"] = JsonSerializer.SerializeToElement(outcome.Status, GatewayJson.Default.Int32),
         };
+        if (outcome.System is not null)
+        {
+            attributes["gen_ai.provider.name"] = JsonSerializer.SerializeToElement(outcome.System, GatewayJson.Default.String);
+        }
         if (outcome.FinishReason is not null)
         {
             attributes["gen_ai.response.finish_reasons"] = JsonSerializer.SerializeToElement(outcome.FinishReason, GatewayJson.Default.String);
@@ -669,7 +699,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             $"{operation} {outcome.Model ?? requested}", "generation", startTime, Math.Max(end, startTime), status,
             outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
             outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,
-            inputTokens, outputTokens, Tokens("prompt_tokens_details", "cached_tokens"), null, Tokens("completion_tokens_details", "reasoning_tokens"),
+            inputTokens, outputTokens, Tokens("prompt_tokens_details", "cached_tokens"), Tokens("prompt_tokens_details", "cache_write_tokens"), Tokens("completion_tokens_details", "reasoning_tokens"),
             estimated, outcome.CacheHit ? 0 : null, outcome.CostSaved, outcome.TimeToFirstTokenMs, user, session, input, output, capture == "off" ? null : parameters, attributes,
             tags.Length > 0 ? tags : null, metadata, outcome.CacheHit);
     }
@@ -694,6 +724,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
 [System.Text.Json.Serialization.JsonSerializable(typeof(JsonObject))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(JsonNode))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(string))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(int))]

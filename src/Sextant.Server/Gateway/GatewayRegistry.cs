@@ -181,9 +181,9 @@ internal sealed partial class GatewayRegistry
         {
             throw SextantException.Invalid("name", $"A provider's 'name' must be 1-128 letters, digits or . _ - : /, starting with a letter or digit; got '{provider.Name}'.");
         }
-        if (provider.Kind is not "openai")
+        if (provider.Kind is not ("openai" or "azure" or "anthropic"))
         {
-            throw SextantException.Invalid("kind", $"'kind' must be openai (any OpenAI-compatible endpoint); got '{provider.Kind}'.");
+            throw SextantException.Invalid("kind", $"'kind' must be openai (any OpenAI-compatible endpoint), azure (Azure OpenAI, key in the api-key header) or anthropic (the Messages API); got '{provider.Kind}'.");
         }
         if (!Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {

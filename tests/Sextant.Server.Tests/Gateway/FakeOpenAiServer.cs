@@ -50,7 +50,8 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     {
         var body = (JsonObject)(await JsonNode.ParseAsync(ctx.Request.Body))!;
         var model = body["model"]!.GetValue<string>();
-        Requests.Enqueue((model, body, ctx.Request.Headers.Authorization.ToString()));
+        // Azure OpenAI's key comes as api-key: it is recorded as "api-key KEY".
+        Requests.Enqueue((model, body, ctx.Request.Headers["api-key"].ToString() is { Length: > 0 } azure ? "api-key " + azure : ctx.Request.Headers.Authorization.ToString()));
         Hits.AddOrUpdate(model, 1, (_, n) => n + 1);
         return body;
     }

@@ -33,38 +33,9 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
             ["stream"] = stream,
         }.ToJsonString(), configure);
 
-    private async Task<ApiAnswer> SendAsync(string path, string body, Action<HttpRequestMessage>? configure = null)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        configure?.Invoke(request);
-        var response = await Http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        JsonNode? json = null;
-        try
-        {
-            json = text.StartsWith('{') ? JsonNode.Parse(text) : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-        }
-        return new ApiAnswer((int)response.StatusCode, json, text, response);
-    }
+    private Task<ApiAnswer> SendAsync(string path, string body, Action<HttpRequestMessage>? configure = null) => GatewayCalls.SendAsync(Http, path, body, configure);
 
-    /// <summary>Gateway spans are stored just after the answer is sent: wait for them.</summary>
-    private async Task<JsonNode> TraceAsync(ApiAnswer answer)
-    {
-        var traceId = answer.Response.Headers.GetValues("x-sextant-trace-id").Single();
-        for (var i = 0; i < 100; i++)
-        {
-            var trace = await Http.GetJsonAsync($"/api/v1/traces/{traceId}");
-            if (trace.Status == 200)
-            {
-                return trace.Json!;
-            }
-            await Task.Delay(50);
-        }
-        throw new TimeoutException($"trace {traceId} never appeared");
-    }
+    private Task<JsonNode> TraceAsync(ApiAnswer answer) => GatewayCalls.TraceAsync(Http, answer);
 
     [Fact]
     public async Task A_chat_completion_passes_through_unchanged_and_becomes_a_priced_generation_span()
@@ -203,6 +174,22 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
         await RouteAsync("listed-model", new { targets = new[] { new { provider = "fake", model = "ok-l" } } });
         var models = await Http.GetJsonAsync("/v1/models");
         Assert.Contains(models.Json!["data"]!.AsArray(), m => m!["id"]!.GetValue<string>() == "listed-model");
+    }
+
+    [Fact]
+    public async Task An_azure_provider_gets_its_key_in_the_api_key_header()
+    {
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/azure-east",
+            new JsonObject { ["kind"] = "azure", ["base_url"] = _fake.BaseUrl.ToString(), ["api_key"] = "azure-secret" }.ToJsonString())).Status);
+        var answer = await ChatAsync("azure-east/ok-azure");
+        Assert.Equal(200, answer.Status);
+        Assert.Equal("api-key azure-secret", _fake.Requests.Last(r => r.Model == "ok-azure").Authorization);
+        var span = (await TraceAsync(answer))["spans"]![0]!;
+        Assert.Equal("azure.ai.openai", span["attributes"]!["gen_ai.provider.name"]!.GetValue<string>());
+
+        var wrongKind = await Http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/x", new JsonObject { ["kind"] = "cohere", ["base_url"] = "http://127.0.0.1:1" }.ToJsonString());
+        Assert.Equal(400, wrongKind.Status);
+        Assert.Contains("anthropic", wrongKind.Body, StringComparison.Ordinal);
     }
 
     [Fact]
