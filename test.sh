@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs what the tests need when it is missing (PostgreSQL and Chromium from
-# Debian's packages; the tests start a throwaway PostgreSQL server and a headless browser themselves), then
+# Runs the whole test suite. Installs what the tests need when it is missing (PostgreSQL, Redis and Chromium from
+# Debian's packages; the tests start throwaway PostgreSQL and Redis servers and a headless browser themselves), then
 # prints "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -12,6 +12,9 @@ if [ -z "${SEXTANT_TEST_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb 
 fi
 if [ ! -x /usr/bin/chromium ]; then
   missing+=(chromium)
+fi
+if [ ! -x /usr/bin/redis-server ]; then
+  missing+=(redis-server)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]} (apt-get)"

@@ -18,7 +18,8 @@ internal static class ServerCommand
         var gatewayConfig = new Option<string?>("--gateway-config") { Description = "The gateway's providers and routes for every project (JSON); default gateway.json in the data directory" };
         var capture = new Option<string>("--gateway-capture") { Description = "What gateway traces keep: full (messages), metadata or off", DefaultValueFactory = _ => "full" };
         capture.AcceptOnlyFromAmong("full", "metadata", "off");
-        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys, gatewayConfig, capture };
+        var redis = new Option<string?>("--redis") { Description = "A Redis server (host:port) where the gateway counts its limits, shared by every replica; also SEXTANT_REDIS" };
+        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys, gatewayConfig, capture, redis };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new SextantServerOptions
@@ -31,6 +32,7 @@ internal static class ServerCommand
                 RequireKeys = parse.GetValue(requireKeys),
                 GatewayConfigPath = parse.GetValue(gatewayConfig),
                 GatewayCapture = parse.GetValue(capture)!,
+                Redis = parse.GetValue(redis) ?? Environment.GetEnvironmentVariable("SEXTANT_REDIS"),
                 ConsoleLogging = true,
             };
             try

@@ -606,7 +606,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             try
             {
                 var stored = await traces.RecordAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)], caller.KeyId);
-                limiter.Record(caller, outcome.CacheHit ? 0 : (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
+                await limiter.RecordAsync(caller, outcome.CacheHit ? 0 : (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
                 if (store is { } entry && (outcome.ResponseBytes ?? outcome.Recorded?.ToArray()) is { Length: > 0 and <= GatewayCache.MaxEntryBytes } body)
                 {
                     // Cached with what the answer cost, which a hit then records as saved.

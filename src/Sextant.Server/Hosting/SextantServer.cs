@@ -96,7 +96,21 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddDataProtection().SetApplicationName("sextant").PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
         builder.Services.AddSingleton(GatewayRegistry.LoadFile(options.GatewayConfigPath ?? Path.Combine(dataDirectory, "gateway.json"), options.GatewayConfigPath is not null));
         builder.Services.AddSingleton<GatewayRegistry>();
-        builder.Services.AddSingleton<GatewayLimiter>();
+        if (options.Redis is { Length: > 0 } redis)
+        {
+            var configuration = StackExchange.Redis.ConfigurationOptions.Parse(redis);
+            // The server starts while Redis is down; the limits are counted in this process until it is back.
+            configuration.AbortOnConnectFail = false;
+            builder.Services.AddSingleton<StackExchange.Redis.IConnectionMultiplexer>(await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration));
+            builder.Services.AddSingleton<ILimitCounters, RedisLimitCounters>();
+            builder.Services.AddSingleton(s => new GatewayLimiter(s.GetRequiredService<SextantDatabase>(), s.GetRequiredService<ILimitCounters>(),
+                s.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>()));
+        }
+        else
+        {
+            builder.Services.AddSingleton<ILimitCounters, InProcessLimitCounters>();
+            builder.Services.AddSingleton(s => new GatewayLimiter(s.GetRequiredService<SextantDatabase>(), s.GetRequiredService<ILimitCounters>()));
+        }
         builder.Services.AddSingleton<GatewayCache>();
         builder.Services.AddSingleton<GatewayProxy>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));

@@ -33,6 +33,12 @@ public sealed class SextantServerOptions
     /// <summary>What gateway spans keep of a call: full (messages and answers), metadata (no messages) or off (no messages, no parameters).</summary>
     public string GatewayCapture { get; set; } = "full";
 
+    /// <summary>
+    /// A Redis server (StackExchange.Redis configuration, e.g. 127.0.0.1:6379) that the gateway's limits are counted
+    /// in, shared by every replica; null: counted in this process.
+    /// </summary>
+    public string? Redis { get; set; }
+
     /// <summary>Log requests and server events to the console.</summary>
     public bool ConsoleLogging { get; set; }
 }

@@ -90,41 +90,9 @@ public sealed class CrashDurabilityTests : IDisposable
         }
     }
 
-    private Process StartServer(int port)
-    {
-        var cli = Path.Combine(AppContext.BaseDirectory, "sextant.dll");
-        var start = new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data \"{_data}\"")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private Process StartServer(int port) => ServerProcess.Start($"--port {port} --data \"{_data}\"");
 
-    private static async Task WaitReadyAsync(HttpClient http)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-            }
-            await Task.Delay(100);
-        }
-    }
+    private static Task WaitReadyAsync(HttpClient http) => ServerProcess.WaitReadyAsync(http);
 
     public void Dispose()
     {
