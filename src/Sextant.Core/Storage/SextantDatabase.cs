@@ -15,6 +15,11 @@ public sealed class SextantDatabase : IAsyncDisposable
 {
     private readonly NpgsqlDataSource? _postgres;
     private readonly string? _sqliteConnectionString;
+    private CancellationTokenSource? _stopCheckpoints;
+    private Task? _checkpoints;
+
+    /// <summary>Past this size the background checkpointer waits for a moment without writers and empties the WAL.</summary>
+    internal long MaxWalBytes { get; set; } = 64L << 20;
 
     static SextantDatabase()
     {
@@ -57,9 +62,50 @@ public sealed class SextantDatabase : IAsyncDisposable
         // WAL lets readers run beside the single writer; synchronous=FULL makes every commit durable
         // even across power loss (group commit keeps the number of fsyncs small).
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+        pragma.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+            + (_checkpoints is null ? "" : " PRAGMA wal_autocheckpoint = 0;");
         await pragma.ExecuteNonQueryAsync(cancellationToken);
         return connection;
+    }
+
+    /// <summary>
+    /// SQLite: checkpoints the WAL into the database file in the background instead of in the commit that crosses
+    /// 1,000 pages. A commit then only appends to the WAL (and syncs it), so the writers' group commits are not
+    /// held up copying pages; the checkpointer copies them beside the writers (PASSIVE) five times a second, and
+    /// empties the WAL file (TRUNCATE, which waits for a moment without writers) when it passes
+    /// <see cref="MaxWalBytes"/>. For long-lived processes (the server).
+    /// </summary>
+    public void StartBackgroundCheckpoints()
+    {
+        if (_sqliteConnectionString is null || _checkpoints is not null)
+        {
+            return;
+        }
+        _stopCheckpoints = new CancellationTokenSource();
+        var stop = _stopCheckpoints.Token;
+        var walPath = new SqliteConnectionStringBuilder(_sqliteConnectionString).DataSource + "-wal";
+        _checkpoints = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(200, stop);
+                    await using var connection = new SqliteConnection(_sqliteConnectionString);
+                    await connection.OpenAsync(stop);
+                    var mode = File.Exists(walPath) && new FileInfo(walPath).Length > MaxWalBytes ? "TRUNCATE" : "PASSIVE";
+                    await connection.ExecuteAsync($"PRAGMA busy_timeout = 30000; PRAGMA wal_checkpoint({mode});");
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (SqliteException)
+                {
+                    // Busy or locked: the next round tries again; commits keep appending to the WAL meanwhile.
+                }
+            }
+        }, CancellationToken.None);
     }
 
     /// <summary>Whether a database error is a unique-constraint violation (a concurrent insert of the same key).</summary>
@@ -116,7 +162,10 @@ public sealed class SextantDatabase : IAsyncDisposable
         : $"lower({column}) LIKE lower({parameter})";
 
     /// <summary>Applies the migrations this database has not seen yet, each in its own transaction.</summary>
-    public async Task MigrateAsync(CancellationToken cancellationToken = default)
+    public Task MigrateAsync(CancellationToken cancellationToken = default) => MigrateAsync(long.MaxValue, cancellationToken);
+
+    /// <summary>Applies the migrations up to a version (tests of a migration start from the schema before it).</summary>
+    internal async Task MigrateAsync(long upTo, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
         if (Engine == DatabaseEngine.Sqlite)
@@ -134,7 +183,7 @@ public sealed class SextantDatabase : IAsyncDisposable
             var applied = (await connection.QueryAsync<long>("SELECT version FROM schema_migrations")).ToHashSet();
             foreach (var (version, sql) in LoadMigrations(Engine))
             {
-                if (applied.Contains(version))
+                if (applied.Contains(version) || version > upTo)
                 {
                     continue;
                 }
@@ -172,6 +221,12 @@ public sealed class SextantDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_checkpoints is not null)
+        {
+            await _stopCheckpoints!.CancelAsync();
+            await _checkpoints;
+            _stopCheckpoints.Dispose();
+        }
         if (_postgres is not null)
         {
             await _postgres.DisposeAsync();

@@ -149,6 +149,7 @@ public sealed class SextantServer : IAsyncDisposable
         {
             var database = app.Services.GetRequiredService<SextantDatabase>();
             await database.MigrateAsync(cancellationToken);
+            database.StartBackgroundCheckpoints();
             // A gateway configuration file with a mistake fails here, at start-up, not on the first call.
             _ = app.Services.GetRequiredService<GatewayRegistry>();
             var projects = app.Services.GetRequiredService<ProjectService>();
