@@ -23,12 +23,18 @@ public static class RedisServer
             throw new InvalidOperationException("redis-server is not installed. Run .ci/run, or apt-get install redis-server.");
         }
         var port = FreePort.Next();
-        var process = Process.Start(new ProcessStartInfo(program, $"--port {port} --bind 127.0.0.1 --save \"\" --appendonly no --daemonize no --protected-mode yes")
+        // A watchdog shell stops the server when this test process is gone, however it ended.
+        var script = $"{program} --port {port} --bind 127.0.0.1 --save '' --appendonly no --daemonize no --protected-mode yes & child=$!; "
+            + $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; kill $child";
+        var start = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        })!;
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(script);
+        var process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
@@ -37,7 +43,7 @@ public static class RedisServer
         {
             try
             {
-                process.Kill();
+                process.Kill(entireProcessTree: true);
             }
             catch (InvalidOperationException)
             {

@@ -2,7 +2,7 @@
 -- keyed by random trace ids, every new span was written into the middle of a B-tree of whole rows (its JSON
 -- included), touching a random page per span; now rows are appended in arrival order and only the small key
 -- index takes random inserts. Indexes on columns most spans leave empty (the API key of gateway calls, a
--- trace's user and session) only hold the rows that have them.
+-- trace's user and session, the model of generic spans) only hold the rows that have them.
 CREATE TABLE spans_by_arrival (
     id                     INTEGER PRIMARY KEY,
     project_id             INTEGER NOT NULL REFERENCES projects(id),
@@ -47,7 +47,7 @@ DROP TABLE spans;
 ALTER TABLE spans_by_arrival RENAME TO spans;
 CREATE UNIQUE INDEX spans_by_id ON spans (project_id, trace_id, span_id);
 CREATE INDEX spans_by_time ON spans (project_id, start_time);
-CREATE INDEX spans_by_model ON spans (project_id, model, start_time);
+CREATE INDEX spans_by_model ON spans (project_id, model, start_time) WHERE model IS NOT NULL;
 CREATE INDEX spans_by_key ON spans (project_id, api_key_id, start_time) WHERE api_key_id IS NOT NULL;
 
 CREATE TABLE traces_by_arrival (
