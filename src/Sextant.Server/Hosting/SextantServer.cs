@@ -9,6 +9,7 @@ using Sextant.Core;
 using Sextant.Core.Artifacts;
 using Sextant.Core.Datasets;
 using Sextant.Core.Lineage;
+using Sextant.Core.Prompts;
 using Sextant.Core.Registry;
 using Sextant.Core.Projects;
 using Sextant.Core.Storage;
@@ -19,6 +20,7 @@ using Sextant.Server.Datasets;
 using Sextant.Server.Gateway;
 using Sextant.Server.Http;
 using Sextant.Server.Projects;
+using Sextant.Server.Prompts;
 using Sextant.Server.Registry;
 using Sextant.Server.Tracking;
 using Sextant.Server.Tracing;
@@ -92,6 +94,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<SpanWriter>();
         builder.Services.AddSingleton<PriceCatalog>();
         builder.Services.AddSingleton<TraceService>();
+        builder.Services.AddSingleton<PromptService>();
         // Provider keys are encrypted with keys kept in the data directory (share it, or the keys folder, between replicas).
         builder.Services.AddDataProtection().SetApplicationName("sextant").PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));
         builder.Services.AddSingleton(GatewayRegistry.LoadFile(options.GatewayConfigPath ?? Path.Combine(dataDirectory, "gateway.json"), options.GatewayConfigPath is not null));
@@ -186,6 +189,7 @@ public sealed class SextantServer : IAsyncDisposable
             app.MapTraceEndpoints();
             app.MapOtlpEndpoints();
             app.MapGatewayEndpoints();
+            app.MapPromptEndpoints();
             app.MapSextantWeb();
             app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
                     $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))
