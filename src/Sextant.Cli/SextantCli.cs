@@ -17,6 +17,7 @@ internal static class SextantCli
         root.Subcommands.Add(TracesCommand.Costs());
         root.Subcommands.Add(TracesCommand.Prices());
         root.Subcommands.Add(TracesCommand.Gateway());
+        root.Subcommands.Add(PromptsCommand.Build());
         root.Subcommands.Add(LineageCommand.Build());
         root.Subcommands.Add(RunsCommand.Build());
         root.Subcommands.Add(ArtifactsCommand.Build());

@@ -115,4 +115,6 @@ namespace Sextant.Contracts;
 [JsonSerializable(typeof(PromptDiff))]
 [JsonSerializable(typeof(PromptLabelMove))]
 [JsonSerializable(typeof(PromptLabelHistoryResponse))]
+[JsonSerializable(typeof(IReadOnlyList<PromptMessage>))]
+[JsonSerializable(typeof(string))]
 public sealed partial class SextantJsonContext : JsonSerializerContext;

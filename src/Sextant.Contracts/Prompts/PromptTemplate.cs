@@ -99,6 +99,42 @@ public static class PromptTemplate
         return names;
     }
 
+    /// <summary>A render without every variable the template needs.</summary>
+    public sealed class MissingVariablesException(IReadOnlyList<string> missing, string message) : Exception(message)
+    {
+        public IReadOnlyList<string> Missing { get; } = missing;
+    }
+
+    /// <summary>
+    /// Renders a prompt version: its text, or its messages, with the variables; throws
+    /// <see cref="MissingVariablesException"/> naming every missing one, and reports those given but not used.
+    /// </summary>
+    public static RenderedPrompt Render(PromptVersion version, IReadOnlyDictionary<string, JsonElement> variables)
+    {
+        var missing = version.Variables.Where(v => !variables.ContainsKey(v)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new MissingVariablesException(missing,
+                $"Prompt '{version.Name}' version {version.Version} needs {(missing.Count == 1 ? "the variable" : "the variables")} {string.Join(", ", missing.Select(m => $"'{m}'"))}; given: {(variables.Count == 0 ? "none" : string.Join(", ", variables.Keys.Select(k => $"'{k}'")))}.");
+        }
+        var unused = variables.Keys.Where(k => !version.Variables.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        if (version.Type == "text")
+        {
+            return new RenderedPrompt(version.Name, version.Version, "text", Render(version.Template.GetString()!, variables), null, version.Config, unused);
+        }
+        var messages = version.Template.EnumerateArray()
+            .Select(m => new PromptMessage(m.GetProperty("role").GetString()!, Render(m.GetProperty("content").GetString()!, variables)))
+            .ToList();
+        return new RenderedPrompt(version.Name, version.Version, "chat", null, messages, version.Config, unused);
+    }
+
+    /// <summary>The variables of every text of a template (a string, or an array of messages), in order of first use.</summary>
+    public static List<string> Variables(string type, JsonElement template)
+    {
+        var texts = type == "text" ? [template.GetString()!] : template.EnumerateArray().Select(m => m.GetProperty("content").GetString()!).ToList();
+        return [.. texts.SelectMany(t => Variables(Parse(t))).Distinct(StringComparer.Ordinal)];
+    }
+
     /// <summary>Renders a parsed template's text with variables given as JSON values.</summary>
     public static string Render(string text, IReadOnlyDictionary<string, JsonElement> variables) =>
         Renderer.Render(text, variables.ToDictionary(v => v.Key, v => Plain(v.Value)));

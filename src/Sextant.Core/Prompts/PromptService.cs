@@ -203,24 +203,17 @@ public sealed partial class PromptService(SextantDatabase database)
         return Render(version, request.Variables ?? new Dictionary<string, JsonElement>());
     }
 
-    /// <summary>Renders a version (the SDK does the same with a cached one).</summary>
+    /// <summary>Renders a version (the SDK does the same with a cached one); a missing variable is a 400 naming it.</summary>
     public static RenderedPrompt Render(PromptVersion version, IReadOnlyDictionary<string, JsonElement> variables)
     {
-        var missing = version.Variables.Where(v => !variables.ContainsKey(v)).ToList();
-        if (missing.Count > 0)
+        try
         {
-            throw SextantException.Invalid($"variables.{missing[0]}",
-                $"Prompt '{version.Name}' version {version.Version} needs {(missing.Count == 1 ? "the variable" : "the variables")} {string.Join(", ", missing.Select(m => $"'{m}'"))}; given: {(variables.Count == 0 ? "none" : string.Join(", ", variables.Keys.Select(k => $"'{k}'")))}.");
+            return PromptTemplate.Render(version, variables);
         }
-        var unused = variables.Keys.Where(k => !version.Variables.Contains(k)).Order(StringComparer.Ordinal).ToList();
-        if (version.Type == "text")
+        catch (PromptTemplate.MissingVariablesException e)
         {
-            return new RenderedPrompt(version.Name, version.Version, "text", PromptTemplate.Render(version.Template.GetString()!, variables), null, version.Config, unused);
+            throw SextantException.Invalid($"variables.{e.Missing[0]}", e.Message);
         }
-        var messages = version.Template.EnumerateArray()
-            .Select(m => new PromptMessage(m.GetProperty("role").GetString()!, PromptTemplate.Render(m.GetProperty("content").GetString()!, variables)))
-            .ToList();
-        return new RenderedPrompt(version.Name, version.Version, "chat", null, messages, version.Config, unused);
     }
 
     /// <summary>The template line by line and the config key by key, from one version to another.</summary>
@@ -317,17 +310,10 @@ public sealed partial class PromptService(SextantDatabase database)
             versionLabels.Add(Latest);
         }
         return new PromptVersion(prompt.Name, (int)row.Version, prompt.Type, template.RootElement.Clone(), config?.RootElement.Clone(), TagList(prompt.Tags),
-            versionLabels, Variables(prompt.Type, template.RootElement), row.Message, row.Author, row.CreatedTime);
+            versionLabels, PromptTemplate.Variables(prompt.Type, template.RootElement), row.Message, row.Author, row.CreatedTime);
     }
 
     private static List<string> TagList(string json) => JsonSerializer.Deserialize(json, CoreJsonContext.Default.ListString) ?? [];
-
-    /// <summary>The variables of every text in a template, in order of first use.</summary>
-    private static List<string> Variables(string type, JsonElement template)
-    {
-        var texts = type == "text" ? [template.GetString()!] : template.EnumerateArray().Select(m => m.GetProperty("content").GetString()!).ToList();
-        return [.. texts.SelectMany(t => PromptTemplate.Variables(PromptTemplate.Parse(t))).Distinct(StringComparer.Ordinal)];
-    }
 
     private static string Name(string? name)
     {

@@ -93,9 +93,9 @@ public sealed class SpanWriter : IAsyncDisposable
         if (sqlite && _statements is null)
         {
             _statements = new SqliteSpanStatements((Microsoft.Data.Sqlite.SqliteConnection)connection);
-            // The key indexes take inserts at random places (trace ids are random): a 16 MiB page cache keeps their
+            // The key indexes take inserts at random places (trace ids are random): an 8 MiB page cache keeps their
             // upper levels and recent leaves in memory (SQLite's default is 2 MiB).
-            await connection.ExecuteAsync("PRAGMA cache_size = -16384");
+            await connection.ExecuteAsync("PRAGMA cache_size = -8192");
         }
         try
         {
