@@ -335,6 +335,10 @@ public sealed partial class PromptService(SextantDatabase database)
         {
             throw SextantException.Invalid(field, $"A label is 1-64 lower-case letters, digits and . _ -, starting with a letter or digit; got '{label}'.");
         }
+        if (label.All(char.IsAsciiDigit))
+        {
+            throw SextantException.Invalid(field, $"A label may not be only digits ('{label}'): prompt:name@3 names version 3.");
+        }
         if (field != "label" && label == Latest)
         {
             throw SextantException.Invalid(field, "'latest' always names the newest version; it cannot be set.");

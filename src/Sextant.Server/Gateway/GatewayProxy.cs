@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 using Sextant.Contracts;
 using Sextant.Core;
 using Sextant.Core.Projects;
+using Sextant.Core.Prompts;
 using Sextant.Core.Tracing;
 using Sextant.Server.Http;
 
@@ -22,7 +23,8 @@ namespace Sextant.Server.Gateway;
 /// (unknown JSON fields included; streams chunk by chunk, never buffered whole). Every call becomes a generation
 /// span, recorded after the answer is sent.
 /// </summary>
-internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, GatewayCache cache, TraceService traces, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
+internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, GatewayCache cache, TraceService traces, PromptService prompts,
+    IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
 {
     public const int MaxBodyBytes = 10 * 1024 * 1024;
     private static readonly JsonDocumentOptions NoDuplicates = new() { AllowDuplicateProperties = false };
@@ -63,11 +65,26 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             await OpenAiErrorAsync(ctx, 400, $"The request body is not valid JSON: {e.Message}", "invalid_request_error", null);
             return;
         }
-        if (request["model"] is not JsonValue modelValue || !modelValue.TryGetValue<string>(out var model) || model.Length == 0)
+        if (request["prompt"] is null && (request["model"] is not JsonValue modelValue || !modelValue.TryGetValue<string>(out var named) || named.Length == 0))
         {
             await OpenAiErrorAsync(ctx, 400, "'model' is required: the name of a route or provider/model.", "invalid_request_error", "model");
             return;
         }
+        PromptUse? promptUse = null;
+        if (operation == "chat" && (request["prompt"] is not null || request["model"]?.GetValue<string>().StartsWith(PromptPrefix, StringComparison.Ordinal) == true))
+        {
+            // A prompt from the registry: rendered here, its config applied, its model called.
+            try
+            {
+                promptUse = await ApplyPromptAsync(caller, request, ctx.RequestAborted);
+            }
+            catch (SextantException e)
+            {
+                await OpenAiErrorAsync(ctx, e.StatusCode, e.Message, e.StatusCode == 404 ? "not_found_error" : "invalid_request_error", e.Field ?? "prompt");
+                return;
+            }
+        }
+        var model = request["model"]!.GetValue<string>();
         if (operation == "chat" && request["messages"] is not JsonArray { Count: > 0 })
         {
             await OpenAiErrorAsync(ctx, 400, "'messages' is required and must be a non-empty array.", "invalid_request_error", "messages");
@@ -99,7 +116,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             // Ask for the usage chunk at the end of the stream, so that the trace has tokens and cost.
             request["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
-        var trace = TraceContext(ctx);
+        var trace = TraceContext(ctx) with { Prompt = promptUse };
         ctx.Response.Headers["x-sextant-trace-id"] = trace.TraceId;
         var attempts = new List<Attempt>();
         // The exact-match cache: on for the route (cache_ttl_seconds) or for the request (x-sextant-cache-ttl; 0 skips it).
@@ -573,7 +590,7 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
         }
     }
 
-    private sealed record Trace(string TraceId, string? ParentSpanId);
+    private sealed record Trace(string TraceId, string? ParentSpanId, PromptUse? Prompt = null);
 
     /// <summary>The caller's W3C traceparent joins its trace; otherwise the call starts one.</summary>
     private static Trace TraceContext(HttpContext ctx)
@@ -674,6 +691,15 @@ internal sealed class GatewayProxy(GatewayRegistry registry, GatewayLimiter limi
             ["sextant.attempt_log"] = JsonSerializer.SerializeToElement(attempts.Select(a => $"{a.Provider}/{a.Model} {a.Outcome} {a.Status} {a.Ms:0.0}ms").ToList(), GatewayJson.Default.ListString),
             ["http.status_code"] = JsonSerializer.SerializeToElement(outcome.Status, GatewayJson.Default.Int32),
         };
+        if (trace.Prompt is { } prompt)
+        {
+            attributes["sextant.prompt.name"] = JsonSerializer.SerializeToElement(prompt.Name, GatewayJson.Default.String);
+            attributes["sextant.prompt.version"] = JsonSerializer.SerializeToElement(prompt.Version, GatewayJson.Default.Int32);
+            if (prompt.Label is not null)
+            {
+                attributes["sextant.prompt.label"] = JsonSerializer.SerializeToElement(prompt.Label, GatewayJson.Default.String);
+            }
+        }
         if (outcome.System is not null)
         {
             attributes["gen_ai.provider.name"] = JsonSerializer.SerializeToElement(outcome.System, GatewayJson.Default.String);
