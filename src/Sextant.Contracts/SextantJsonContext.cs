@@ -115,6 +115,8 @@ namespace Sextant.Contracts;
 [JsonSerializable(typeof(PromptDiff))]
 [JsonSerializable(typeof(PromptLabelMove))]
 [JsonSerializable(typeof(PromptLabelHistoryResponse))]
+[JsonSerializable(typeof(SetPromptSplitRequest))]
+[JsonSerializable(typeof(IReadOnlyList<PromptSplitArm>))]
 [JsonSerializable(typeof(IReadOnlyList<PromptMessage>))]
 [JsonSerializable(typeof(string))]
 public sealed partial class SextantJsonContext : JsonSerializerContext;

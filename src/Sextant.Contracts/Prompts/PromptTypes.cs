@@ -29,8 +29,18 @@ public sealed record PromptVersion(
     string? Author,
     long CreatedTime);
 
-/// <summary>A prompt: its type, latest version, labels (label to version; latest is implied) and tags.</summary>
-public sealed record PromptSummary(string Name, string Type, int LatestVersion, IReadOnlyDictionary<string, int> Labels, IReadOnlyList<string> Tags, long UpdatedTime);
+/// <summary>A prompt: its type, latest version, labels (label to version; latest is implied), tags and traffic split.</summary>
+public sealed record PromptSummary(string Name, string Type, int LatestVersion, IReadOnlyDictionary<string, int> Labels, IReadOnlyList<string> Tags, long UpdatedTime,
+    IReadOnlyList<PromptSplitArm>? Split = null);
+
+/// <summary>One arm of an A/B test: a label and its share of the traffic (weights are relative).</summary>
+public sealed record PromptSplitArm(string? Label, double Weight);
+
+/// <summary>
+/// Splits the calls that name a prompt without a label or version between labels, by weight, sticky per user (the
+/// same user always gets the same arm). An empty list removes the split.
+/// </summary>
+public sealed record SetPromptSplitRequest(IReadOnlyList<PromptSplitArm>? Arms);
 
 public sealed record PromptsResponse(IReadOnlyList<PromptSummary> Prompts, string? NextPageToken = null);
 

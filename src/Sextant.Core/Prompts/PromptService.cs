@@ -35,7 +35,9 @@ public sealed partial class PromptService(SextantDatabase database)
     [GeneratedRegex(@"^[a-z0-9][a-z0-9_.\-]{0,63}\z")]
     private static partial Regex LabelPattern();
 
-    private sealed record PromptRow(long Id, string Name, string Type, string Tags, long NextVersion, long UpdatedTime);
+    private sealed record PromptRow(long Id, string Name, string Type, string Tags, long NextVersion, long UpdatedTime, string? Split);
+
+    public const int MaxSplitArms = 10;
 
     private sealed record VersionRow(long Version, string Template, string? Config, string? Message, string? Author, long CreatedTime);
 
@@ -134,7 +136,7 @@ public sealed partial class PromptService(SextantDatabase database)
         await using var connection = await database.OpenAsync(cancellationToken);
         var rows = (await connection.QueryAsync<PromptRow>(
             $"""
-            SELECT id, name, type, tags, next_version AS NextVersion, updated_time AS UpdatedTime FROM prompts
+            SELECT id, name, type, tags, next_version AS NextVersion, updated_time AS UpdatedTime, split FROM prompts
             WHERE project_id = @project {(prefix is { Length: > 0 } ? "AND substr(name, 1, @length) = @prefix" : "")} {(pageToken is null ? "" : "AND name > @pageToken")}
             ORDER BY name LIMIT @take
             """,
@@ -143,10 +145,101 @@ public sealed partial class PromptService(SextantDatabase database)
         foreach (var row in rows.Take(limit))
         {
             var labels = await LabelsAsync(connection, row.Id);
-            summaries.Add(new PromptSummary(row.Name, row.Type, (int)row.NextVersion - 1, labels, TagList(row.Tags), row.UpdatedTime));
+            summaries.Add(new PromptSummary(row.Name, row.Type, (int)row.NextVersion - 1, labels, TagList(row.Tags), row.UpdatedTime, SplitArms(row.Split)));
         }
         return new PromptsResponse(summaries, rows.Count > limit ? rows[limit - 1].Name : null);
     }
+
+    /// <summary>
+    /// The version a call gets: by number or label when it names one; else, when the prompt has a traffic split, the
+    /// arm the user falls in (the same user always the same arm; a call without a user, any arm by weight); else production.
+    /// </summary>
+    public async Task<(PromptVersion Version, string? Arm)> GetForCallAsync(Caller caller, string? name, int? version, string? label, string? user,
+        CancellationToken cancellationToken = default)
+    {
+        if (version is null && label is null)
+        {
+            caller.Require(Role.Viewer);
+            var promptName = Name(name);
+            PromptRow prompt;
+            await using (var connection = await database.OpenAsync(cancellationToken))
+            {
+                prompt = await PromptAsync(connection, caller, promptName);
+            }
+            if (SplitArms(prompt.Split) is { Count: > 0 } arms)
+            {
+                var arm = Pick(arms, promptName, user);
+                return (await GetAsync(caller, promptName, null, arm, cancellationToken), arm);
+            }
+        }
+        return (await GetAsync(caller, name, version, label, cancellationToken), null);
+    }
+
+    /// <summary>An arm by weight: from a hash of the prompt and the user when there is one, so that it sticks.</summary>
+    internal static string Pick(IReadOnlyList<PromptSplitArm> arms, string prompt, string? user)
+    {
+        double point;
+        if (user is { Length: > 0 })
+        {
+            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(prompt + "\n" + user));
+            point = (System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash) >> 11) / (double)(1UL << 53);
+        }
+        else
+        {
+            point = Random.Shared.NextDouble();
+        }
+        var target = point * arms.Sum(a => a.Weight);
+        foreach (var arm in arms)
+        {
+            if ((target -= arm.Weight) < 0)
+            {
+                return arm.Label!;
+            }
+        }
+        return arms[^1].Label!;
+    }
+
+    /// <summary>Sets (or, with no arms, removes) the prompt's traffic split; it decides what production traffic gets, so it needs an admin.</summary>
+    public async Task<List<PromptSplitArm>> SetSplitAsync(Caller caller, string? name, IReadOnlyList<PromptSplitArm>? arms, CancellationToken cancellationToken = default)
+    {
+        caller.Require(Role.Admin);
+        var promptName = Name(name);
+        var list = (arms ?? []).ToList();
+        if (list.Count is 1 or > MaxSplitArms)
+        {
+            throw SextantException.Invalid("arms", $"A split has 2-{MaxSplitArms} arms (or none, to remove it); got {list.Count}.");
+        }
+        for (var i = 0; i < list.Count; i++)
+        {
+            Label(list[i].Label, $"arms[{i}].label");
+            if (!double.IsFinite(list[i].Weight) || list[i].Weight <= 0)
+            {
+                throw SextantException.Invalid($"arms[{i}].weight", $"'weight' must be a positive number; got {list[i].Weight}.");
+            }
+        }
+        if (list.Select(a => a.Label).Distinct().Count() != list.Count)
+        {
+            throw SextantException.Invalid("arms", "Each label may appear in one arm only.");
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
+        var prompt = await PromptAsync(connection, caller, promptName, transaction);
+        var labels = await LabelsAsync(connection, prompt.Id, transaction);
+        if (list.FirstOrDefault(a => a.Label != Latest && !labels.ContainsKey(a.Label!)) is { } unknown)
+        {
+            throw new SextantException(ErrorCodes.ResourceDoesNotExist,
+                $"Prompt '{promptName}' has no label '{unknown.Label}'. Its labels: {string.Join(", ", labels.Keys.Append(Latest).Select(l => $"'{l}'"))}.", 404, "arms");
+        }
+        var json = list.Count == 0 ? null : JsonSerializer.Serialize(list, SextantJsonContext.Default.IReadOnlyListPromptSplitArm);
+        await connection.ExecuteAsync("UPDATE prompts SET split = @json, updated_time = @now WHERE id = @Id", new { json, now = Clock.NowMs(), prompt.Id }, transaction);
+        await connection.ExecuteAsync(
+            "INSERT INTO audit_log (project_id, time, actor, action, target, detail) VALUES (@project, @now, @actor, 'prompt.split', @target, @detail)",
+            new { project = caller.ProjectId, now = Clock.NowMs(), actor = Actor(caller), target = "prompt:" + promptName, detail = json ?? "[]" }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return list;
+    }
+
+    private static List<PromptSplitArm>? SplitArms(string? json) => json is null ? null : JsonSerializer.Deserialize(json, SextantJsonContext.Default.IReadOnlyListPromptSplitArm)?.ToList();
 
     /// <summary>Points a label at a version: a deployment, written to the audit log. Protected labels need an admin.</summary>
     public async Task SetLabelAsync(Caller caller, string? name, string? label, int? version, CancellationToken cancellationToken = default)
@@ -286,12 +379,12 @@ public sealed partial class PromptService(SextantDatabase database)
 
     private static async Task<PromptRow> PromptAsync(DbConnection connection, Caller caller, string promptName, DbTransaction? transaction = null) =>
         await connection.QuerySingleOrDefaultAsync<PromptRow>(
-            "SELECT id, name, type, tags, next_version AS NextVersion, updated_time AS UpdatedTime FROM prompts WHERE project_id = @project AND name = @promptName",
+            "SELECT id, name, type, tags, next_version AS NextVersion, updated_time AS UpdatedTime, split FROM prompts WHERE project_id = @project AND name = @promptName",
             new { project = caller.ProjectId, promptName }, transaction)
         ?? throw SextantException.NotFound($"No prompt '{promptName}' in project '{caller.ProjectName}'.");
 
-    private static async Task<Dictionary<string, int>> LabelsAsync(DbConnection connection, long promptId) =>
-        (await connection.QueryAsync<(string Label, long Version)>("SELECT label, version FROM prompt_labels WHERE prompt_id = @promptId ORDER BY label", new { promptId }))
+    private static async Task<Dictionary<string, int>> LabelsAsync(DbConnection connection, long promptId, DbTransaction? transaction = null) =>
+        (await connection.QueryAsync<(string Label, long Version)>("SELECT label, version FROM prompt_labels WHERE prompt_id = @promptId ORDER BY label", new { promptId }, transaction))
         .ToDictionary(l => l.Label, l => (int)l.Version, StringComparer.Ordinal);
 
     private static long ResolveLabel(PromptRow prompt, Dictionary<string, int> labels, string label) =>

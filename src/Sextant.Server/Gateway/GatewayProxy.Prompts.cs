@@ -16,9 +16,10 @@ internal sealed partial class GatewayProxy
     public const string PromptPrefix = "prompt:";
 
     /// <summary>Which prompt version a call used, for its span.</summary>
-    internal sealed record PromptUse(string Name, int Version, string? Label);
+    internal sealed record PromptUse(string Name, int Version, string? Label, string? Arm);
 
-    private async Task<PromptUse> ApplyPromptAsync(Caller caller, JsonObject request, CancellationToken cancellationToken)
+    /// <param name="user">Who the call is for: a prompt's traffic split keeps each user on one arm.</param>
+    private async Task<PromptUse> ApplyPromptAsync(Caller caller, JsonObject request, string? user, CancellationToken cancellationToken)
     {
         string? name, label = null;
         int? version = null;
@@ -54,7 +55,7 @@ internal sealed partial class GatewayProxy
         {
             throw SextantException.Invalid("variables", "'variables' is an object of name to value.");
         }
-        var prompt = await prompts.GetAsync(caller, name, version, label, cancellationToken);
+        var (prompt, arm) = await prompts.GetForCallAsync(caller, name, version, label, user, cancellationToken);
         var values = variables is JsonObject given
             ? given.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value, GatewayJson.Default.JsonNode))
             : [];
@@ -95,6 +96,6 @@ internal sealed partial class GatewayProxy
         }
         request["model"] = model ?? throw SextantException.Invalid("prompt",
             $"Prompt '{prompt.Name}' version {prompt.Version} has no 'model' in its config: set one (a route or provider/model) to call it through the gateway.");
-        return new PromptUse(prompt.Name, prompt.Version, version is null ? label ?? PromptService.Production : null);
+        return new PromptUse(prompt.Name, prompt.Version, version is null ? arm ?? label ?? PromptService.Production : null, arm);
     }
 }

@@ -76,7 +76,8 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             // A prompt from the registry: rendered here, its config applied, its model called.
             try
             {
-                promptUse = await ApplyPromptAsync(caller, request, ctx.RequestAborted);
+                var user = ctx.Request.Headers["x-sextant-user"].ToString() is { Length: > 0 } header ? header : request["user"] is JsonValue u && u.TryGetValue<string>(out var named2) ? named2 : null;
+                promptUse = await ApplyPromptAsync(caller, request, user, ctx.RequestAborted);
             }
             catch (SextantException e)
             {
@@ -698,6 +699,11 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             if (prompt.Label is not null)
             {
                 attributes["sextant.prompt.label"] = JsonSerializer.SerializeToElement(prompt.Label, GatewayJson.Default.String);
+            }
+            if (prompt.Arm is not null)
+            {
+                // The A/B arm the call fell in, so that traces and evaluations can be compared by arm.
+                attributes["sextant.prompt.arm"] = JsonSerializer.SerializeToElement(prompt.Arm, GatewayJson.Default.String);
             }
         }
         if (outcome.System is not null)

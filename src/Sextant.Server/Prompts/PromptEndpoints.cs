@@ -43,6 +43,9 @@ internal static class PromptEndpoints
         app.MapGet("/api/v1/prompts/labels/history", async Task<IResult> (HttpContext ctx) =>
                 Ok(new PromptLabelHistoryResponse(await Prompts(ctx).LabelHistoryAsync(ctx.Caller(), ctx.Query("name"), ctx.RequestAborted)), json.PromptLabelHistoryResponse))
             .Describe("PromptLabelHistory", "Every label move of a prompt, newest first: which label, from which version to which, by whom", Tag);
+        app.MapJson(HttpMethods.Put, "/api/v1/prompts/split", json.SetPromptSplitRequest, async (ctx, caller, req) =>
+                Ok(await Prompts(ctx).SetSplitAsync(caller, ctx.Query("name"), req.Arms, ctx.RequestAborted), json.IReadOnlyListPromptSplitArm))
+            .Describe("SetPromptSplit", "A/B test: split the calls that name no label between labels by weight, sticky per user (an empty list removes it; needs an admin)", Tag);
         app.MapJsonPost("/api/v1/prompts/render", json.RenderPromptRequest, async (ctx, caller, req) =>
                 Ok(await Prompts(ctx).RenderAsync(caller, ctx.Query("name"), req, ctx.RequestAborted), json.RenderedPrompt))
             .Describe("RenderPrompt", "Render a version with variables: text or messages, its config, and the variables it did not use", Tag);

@@ -72,6 +72,53 @@ public sealed class PromptGatewayTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task A_traffic_split_sends_each_user_to_one_arm_in_the_given_proportions()
+    {
+        await VersionAsync("ab/greet", "Version A for {{who}}.", new { model = "fake/ok-ab-a" }, "production");
+        await VersionAsync("ab/greet", "Version B for {{who}}.", new { model = "fake/ok-ab-b" }, "canary");
+        Task<ApiAnswer> SplitAsync(string arms) => Http.SendAsync(HttpMethod.Put, "/api/v1/prompts/split?name=ab/greet", "{\"arms\": " + arms + "}");
+        Assert.Equal(200, (await SplitAsync("""[{"label": "production", "weight": 3}, {"label": "canary", "weight": 1}]""")).Status);
+
+        async Task<string> CallAsync(string user)
+        {
+            var answer = await GatewayCalls.SendAsync(Http, "/v1/chat/completions",
+                new JsonObject { ["model"] = "prompt:ab/greet", ["variables"] = new JsonObject { ["who"] = user } }.ToJsonString(),
+                r => r.Headers.Add("x-sextant-user", user));
+            Assert.Equal(200, answer.Status);
+            return answer.Response.Headers.GetValues("x-sextant-trace-id").Single();
+        }
+
+        string LastSystemMessage() => _fake.Requests.Last().Body["messages"]![0]!["content"]!.GetValue<string>();
+
+        var arms = new Dictionary<string, string>();
+        for (var i = 0; i < 200; i++)
+        {
+            await CallAsync($"user-{i}");
+            arms[$"user-{i}"] = LastSystemMessage().StartsWith("Version B", StringComparison.Ordinal) ? "canary" : "production";
+        }
+        // 1 in 4 to the canary: 50 expected of 200, binomial sd 6.1; 5 sd either way.
+        Assert.InRange(arms.Values.Count(a => a == "canary"), 20, 80);
+        // Sticky: the same users get the same arm again; the trace names the arm.
+        foreach (var user in arms.Keys.Take(20))
+        {
+            var trace = await CallAsync(user);
+            var span = (await GatewayCalls.TraceAsync(Http, trace))["spans"]![0]!;
+            Assert.Equal(arms[user], span["attributes"]!["sextant.prompt.arm"]!.GetValue<string>());
+        }
+        // A call naming a label bypasses the split.
+        var pinned = await GatewayCalls.SendAsync(Http, "/v1/chat/completions",
+            new JsonObject { ["model"] = "prompt:ab/greet@canary", ["variables"] = new JsonObject { ["who"] = "x" } }.ToJsonString());
+        Assert.Equal(200, pinned.Status);
+        Assert.StartsWith("Version B", LastSystemMessage(), StringComparison.Ordinal);
+
+        Assert.Equal(404, (await SplitAsync("""[{"label": "production", "weight": 1}, {"label": "nope", "weight": 1}]""")).Status);
+        Assert.Equal(400, (await SplitAsync("""[{"label": "production", "weight": 0}, {"label": "canary", "weight": 1}]""")).Status);
+        Assert.Equal(200, (await SplitAsync("[]")).Status);
+        await CallAsync("user-after");
+        Assert.StartsWith("Version A", LastSystemMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Prompt_errors_are_openai_style_and_name_what_is_wrong()
     {
         await VersionAsync("errs/needs", "Hello {{who}} from {{where}}.", new { model = "fake/ok-errs" }, "production");

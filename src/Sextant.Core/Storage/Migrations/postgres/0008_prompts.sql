@@ -8,6 +8,8 @@ CREATE TABLE prompts (
     type         TEXT    NOT NULL,
     -- JSON array.
     tags         TEXT    NOT NULL,
+    -- JSON: a traffic split between labels ([{"label", "weight"}]) for calls that name no label; null: none.
+    split        TEXT,
     next_version BIGINT  NOT NULL,
     created_time BIGINT  NOT NULL,
     updated_time BIGINT  NOT NULL,
