@@ -12,6 +12,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- tracelist <sextant.dll> [spans]   (trace list over 10 million spans)
 //   dotnet run -c Release --project bench/Sextant.Bench -- otlp <sextant.dll> [seconds] [senders]   (OTLP span ingestion)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate]   (memory over a long run)
+//   dotnet run -c Release --project bench/Sextant.Bench -- prompts <sextant.dll>   (prompt fetch by label: API and SDK cache)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates]   (gateway overhead)
 return args.FirstOrDefault() switch
 {
@@ -27,6 +28,7 @@ return args.FirstOrDefault() switch
     "gateway-soak" => await GatewayBenchmark.SoakAsync(args.Skip(1).ToArray()),
     "otlp" => await OtlpBenchmark.RunAsync(args.Skip(1).ToArray()),
     "tracelist" => await TraceListBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "prompts" => await PromptBenchmark.RunAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
