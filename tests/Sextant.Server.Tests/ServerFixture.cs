@@ -96,6 +96,19 @@ public static class HttpJson
     public static Task<ApiAnswer> GetJsonAsync(this HttpClient http, string path, string? key = null) =>
         http.SendAsync(HttpMethod.Get, path, null, key);
 
+    /// <summary>An API key with a role in a project (created when missing); returns its secret.</summary>
+    public static async Task<string> CreateKeyAsync(this HttpClient http, string project, string role)
+    {
+        var existing = await http.GetJsonAsync("/api/v1/projects");
+        if (!existing.Json!["projects"]!.AsArray().Any(p => p!["name"]!.GetValue<string>() == project))
+        {
+            Assert.Equal(201, (await http.PostAsync("/api/v1/projects", new { name = project })).Status);
+        }
+        var created = await http.PostAsync("/api/v1/keys", new { name = $"{project}-{role}", role, project });
+        Assert.Equal(201, created.Status);
+        return created.Json!["secret"]!.GetValue<string>();
+    }
+
     public static async Task<string> CreateExperimentAsync(this HttpClient http, string name, string? key = null)
     {
         var answer = await http.PostAsync("/api/2.0/mlflow/experiments/create", new { name }, key);

@@ -1,12 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Sextant.Server.Tests.Gateway;
 
@@ -18,7 +13,7 @@ namespace Sextant.Server.Tests.Gateway;
 /// </summary>
 public sealed class FakeAnthropicServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private int _cancelledStreams;
 
     public ConcurrentQueue<(JsonObject Body, string? ApiKey, string? Version)> Requests { get; } = new();
@@ -27,19 +22,11 @@ public sealed class FakeAnthropicServer : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = null!;
 
-    private FakeAnthropicServer(WebApplication app) => _app = app;
-
     public static async Task<FakeAnthropicServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
-        var app = builder.Build();
-        var fake = new FakeAnthropicServer(app);
-        app.MapPost("/v1/messages", fake.MessagesAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        fake.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        var fake = new FakeAnthropicServer();
+        (fake._app, var address) = await FakeHost.StartAsync(app => app.MapPost("/v1/messages", fake.MessagesAsync));
+        fake.BaseUrl = new Uri(address);
         return fake;
     }
 

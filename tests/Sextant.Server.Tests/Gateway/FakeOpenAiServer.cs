@@ -1,12 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Sextant.Server.Tests.Gateway;
 
@@ -17,7 +12,7 @@ namespace Sextant.Server.Tests.Gateway;
 /// </summary>
 public sealed class FakeOpenAiServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
 
     public ConcurrentQueue<(string Model, JsonObject Body, string? Authorization)> Requests { get; } = new();
 
@@ -29,20 +24,15 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = null!;
 
-    private FakeOpenAiServer(WebApplication app) => _app = app;
-
     public static async Task<FakeOpenAiServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
-        var app = builder.Build();
-        var fake = new FakeOpenAiServer(app);
-        app.MapPost("/v1/chat/completions", fake.ChatAsync);
-        app.MapPost("/v1/embeddings", fake.EmbeddingsAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        fake.BaseUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/v1");
+        var fake = new FakeOpenAiServer();
+        (fake._app, var address) = await FakeHost.StartAsync(app =>
+        {
+            app.MapPost("/v1/chat/completions", fake.ChatAsync);
+            app.MapPost("/v1/embeddings", fake.EmbeddingsAsync);
+        });
+        fake.BaseUrl = new Uri(address + "/v1");
         return fake;
     }
 

@@ -10,17 +10,7 @@ public sealed class AccessTests(ServerFixture fixture) : IClassFixture<ServerFix
 {
     private HttpClient Http => fixture.Http;
 
-    private async Task<string> KeyAsync(string project, string role)
-    {
-        var existing = await Http.GetJsonAsync("/api/v1/projects");
-        if (!existing.Json!["projects"]!.AsArray().Any(p => p!["name"]!.GetValue<string>() == project))
-        {
-            Assert.Equal(201, (await Http.PostAsync("/api/v1/projects", new { name = project })).Status);
-        }
-        var created = await Http.PostAsync("/api/v1/keys", new { name = $"{project}-{role}", role, project });
-        Assert.Equal(201, created.Status);
-        return created.Json!["secret"]!.GetValue<string>();
-    }
+    private Task<string> KeyAsync(string project, string role) => Http.CreateKeyAsync(project, role);
 
     [Fact]
     public async Task A_key_of_one_project_cannot_read_or_write_another()

@@ -10,17 +10,7 @@ public abstract class PromptApiTests(ServerFixture fixture)
     private Task<ApiAnswer> CreateAsync(string name, object body, string? key = null) =>
         Http.PostAsync($"/api/v1/prompts/versions?name={Uri.EscapeDataString(name)}", body, key);
 
-    private async Task<string> KeyAsync(string project, string role)
-    {
-        var existing = await Http.GetJsonAsync("/api/v1/projects");
-        if (!existing.Json!["projects"]!.AsArray().Any(p => p!["name"]!.GetValue<string>() == project))
-        {
-            Assert.Equal(201, (await Http.PostAsync("/api/v1/projects", new { name = project })).Status);
-        }
-        var created = await Http.PostAsync("/api/v1/keys", new { name = $"{project}-{role}", role, project });
-        Assert.Equal(201, created.Status);
-        return created.Json!["secret"]!.GetValue<string>();
-    }
+    private Task<string> KeyAsync(string project, string role) => Http.CreateKeyAsync(project, role);
 
     [Fact]
     public async Task Versions_are_numbered_and_immutable_and_labels_deploy_them_with_an_audit_trail()
