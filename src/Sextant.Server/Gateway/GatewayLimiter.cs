@@ -31,13 +31,26 @@ internal sealed class GatewayLimiter
         if (redis is not null)
         {
             _subscriber = redis.GetSubscriber();
-            _subscriber.Subscribe(RedisChannel.Literal(ChangedChannel), (_, project) =>
+            // Not awaited: a Redis that is down must not hold up the server; the multiplexer subscribes again when it connects.
+            _ = SubscribeAsync(_subscriber);
+        }
+    }
+
+    private async Task SubscribeAsync(ISubscriber subscriber)
+    {
+        try
+        {
+            await subscriber.SubscribeAsync(RedisChannel.Literal(ChangedChannel), (_, project) =>
             {
                 if (long.TryParse(project.ToString(), System.Globalization.CultureInfo.InvariantCulture, out var id))
                 {
                     _limits.TryRemove(id, out (IReadOnlyDictionary<string, GatewayLimit>, long) _);
                 }
             });
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // Until then, other replicas' changes are seen within LimitsLifetime.
         }
     }
 
@@ -158,13 +171,13 @@ internal sealed class GatewayLimiter
             """,
             new { project = caller.ProjectId, key = keyId ?? "", limit.RequestsPerMinute, limit.TokensPerMinute, limit.DailyBudget, limit.MonthlyBudget, now = Clock.NowMs() });
         _limits.TryRemove(caller.ProjectId, out _);
-        if (_subscriber is not null)
+        if (_subscriber is { } subscriber && subscriber.Multiplexer.IsConnected)
         {
             try
             {
-                await _subscriber.PublishAsync(RedisChannel.Literal(ChangedChannel), caller.ProjectId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                await subscriber.PublishAsync(RedisChannel.Literal(ChangedChannel), caller.ProjectId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
-            catch (RedisException)
+            catch (Exception e) when (e is RedisException or TimeoutException)
             {
                 // The other replicas read the limits again within LimitsLifetime.
             }

@@ -71,7 +71,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             return;
         }
         PromptUse? promptUse = null;
-        if (operation == "chat" && (request["prompt"] is not null || request["model"]?.GetValue<string>().StartsWith(PromptPrefix, StringComparison.Ordinal) == true))
+        if (operation == "chat" && (request["prompt"] is not null || (request["model"] is JsonValue m && m.TryGetValue<string>(out var modelName) && modelName.StartsWith(PromptPrefix, StringComparison.Ordinal))))
         {
             // A prompt from the registry: rendered here, its config applied, its model called.
             try
@@ -85,7 +85,11 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                 return;
             }
         }
-        var model = request["model"]!.GetValue<string>();
+        if (request["model"] is not JsonValue chosen || !chosen.TryGetValue<string>(out var model) || model.Length == 0)
+        {
+            await OpenAiErrorAsync(ctx, 400, "'model' is required: the name of a route or provider/model (a prompt object is for chat completions).", "invalid_request_error", "model");
+            return;
+        }
         if (operation == "chat" && request["messages"] is not JsonArray { Count: > 0 })
         {
             await OpenAiErrorAsync(ctx, 400, "'messages' is required and must be a non-empty array.", "invalid_request_error", "messages");

@@ -169,6 +169,18 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
         """;
 
     private readonly InProcessLimitCounters _fallback = new();
+    private long _warnedAt = long.MinValue;
+
+    /// <summary>Says so in the log, at most once a minute.</summary>
+    private void Disconnected()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _warnedAt);
+        if (now - last > 60_000 && Interlocked.CompareExchange(ref _warnedAt, now, last) == last)
+        {
+            logger.LogWarning("Redis is not connected; the gateway's limits are counted in this process until it is back");
+        }
+    }
 
     /// <summary>A project's keys share one hash slot (the braces), so that one script may touch them all on a cluster.</summary>
     private static (RedisKey Minute, RedisKey Day, RedisKey Month) Keys(LimitScope scope, DateTimeOffset now)
@@ -181,6 +193,12 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
 
     public async Task<LimitRefusal?> AdmitAsync(IReadOnlyList<LimitScope> scopes, DateTimeOffset now, Func<LimitScope, bool, Task<double>> baseline)
     {
+        if (!redis.IsConnected)
+        {
+            // Commands to a disconnected Redis would wait out their time-out on every call.
+            Disconnected();
+            return await _fallback.AdmitAsync(scopes, now, baseline);
+        }
         try
         {
             var db = redis.GetDatabase();
@@ -204,7 +222,7 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
             var index = (int)result[0];
             return index < 0 ? null : new LimitRefusal(index, (string)result[1]!);
         }
-        catch (RedisException e)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             logger.LogWarning(e, "Redis could not be reached for the gateway's limits; counting in this process");
             return await _fallback.AdmitAsync(scopes, now, baseline);
@@ -213,12 +231,18 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
 
     public async Task RecordAsync(IReadOnlyList<LimitScope> scopes, DateTimeOffset now, long tokens, double? cost)
     {
+        if (!redis.IsConnected)
+        {
+            Disconnected();
+            await _fallback.RecordAsync(scopes, now, tokens, cost);
+            return;
+        }
         try
         {
             var keys = scopes.SelectMany(s => Keys(s, now) is var (m, d, mo) ? new[] { m, d, mo } : []).ToArray();
             await redis.GetDatabase().ScriptEvaluateAsync(RecordScript, keys, [tokens, cost is { } c ? c.ToString("R", CultureInfo.InvariantCulture) : ""]);
         }
-        catch (RedisException e)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             logger.LogWarning(e, "Redis could not be reached for the gateway's limits; counting in this process");
             await _fallback.RecordAsync(scopes, now, tokens, cost);

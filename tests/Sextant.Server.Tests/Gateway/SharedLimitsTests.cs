@@ -112,3 +112,47 @@ public sealed class SharedLimitsTests : IAsyncLifetime
         }
     }
 }
+
+/// <summary>A server configured with a Redis that is down: limits are still enforced, in the process, without delay.</summary>
+public sealed class UnreachableRedisTests() : IAsyncLifetime
+{
+    private readonly ServerFixture _server = new(options => options.Redis = $"127.0.0.1:{FreePort.Next()},connectTimeout=500");
+    private FakeOpenAiServer _fake = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _server.InitializeAsync();
+        _fake = await FakeOpenAiServer.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _fake.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Limits_fall_back_to_the_process_when_redis_is_down()
+    {
+        var http = _server.Http;
+        Assert.Equal(200, (await http.SendAsync(HttpMethod.Put, "/api/v1/gateway/providers/fake",
+            new JsonObject { ["kind"] = "openai", ["base_url"] = _fake.BaseUrl.ToString() }.ToJsonString())).Status);
+        if (DateTime.UtcNow.Second > 50)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(61 - DateTime.UtcNow.Second));
+        }
+        Assert.Equal(200, (await http.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/project", """{"requests_per_minute": 2}""")).Status);
+        var clock = Stopwatch.StartNew();
+        var statuses = new List<int>();
+        for (var i = 0; i < 3; i++)
+        {
+            statuses.Add((await GatewayCalls.SendAsync(http, "/v1/chat/completions", """{"model": "fake/ok-down", "messages": [{"role": "user", "content": "hi"}]}""")).Status);
+        }
+        Assert.Equal([200, 200, 429], statuses);
+        // No call waited for Redis's time-out.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"three calls took {clock.Elapsed}");
+        var embeddings = await GatewayCalls.SendAsync(http, "/v1/embeddings", """{"prompt": {"name": "x"}, "input": "hi"}""");
+        Assert.Equal(400, embeddings.Status);
+        Assert.Equal("model", embeddings.Json!["error"]!["param"]!.GetValue<string>());
+    }
+}
