@@ -2,7 +2,8 @@
 -- keyed by random trace ids, every new span was written into the middle of a B-tree of whole rows (its JSON
 -- included), touching a random page per span; now rows are appended in arrival order and only the small key
 -- index takes random inserts. Indexes on columns most spans leave empty (the API key of gateway calls, a
--- trace's user and session, the model of generic spans) only hold the rows that have them.
+-- trace's user and session, the model of generic spans) only hold the rows that have them. Trace indexes end
+-- with trace_id, the list's tie-breaker, which the WITHOUT ROWID table's primary key used to add by itself.
 CREATE TABLE spans_by_arrival (
     id                     INTEGER PRIMARY KEY,
     project_id             INTEGER NOT NULL REFERENCES projects(id),
@@ -81,5 +82,5 @@ DROP TABLE traces;
 ALTER TABLE traces_by_arrival RENAME TO traces;
 CREATE UNIQUE INDEX traces_by_id ON traces (project_id, trace_id);
 CREATE INDEX traces_by_time ON traces (project_id, start_time, trace_id);
-CREATE INDEX traces_by_session ON traces (project_id, session_id, start_time) WHERE session_id IS NOT NULL;
-CREATE INDEX traces_by_user ON traces (project_id, user_id, start_time) WHERE user_id IS NOT NULL;
+CREATE INDEX traces_by_session ON traces (project_id, session_id, start_time, trace_id) WHERE session_id IS NOT NULL;
+CREATE INDEX traces_by_user ON traces (project_id, user_id, start_time, trace_id) WHERE user_id IS NOT NULL;
