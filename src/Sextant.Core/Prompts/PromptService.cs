@@ -97,19 +97,36 @@ public sealed partial class PromptService(SextantDatabase database)
     }
 
     /// <summary>A version by number, by label, or (neither given) the production label's.</summary>
-    public async Task<PromptVersion> GetAsync(Caller caller, string? name, int? version, string? label, CancellationToken cancellationToken = default)
+    public async Task<PromptVersion> GetAsync(Caller caller, string? name, int? version, string? label, CancellationToken cancellationToken = default) =>
+        (await GetAsync(caller, name, version, label, user: null, split: false, cancellationToken)).Version;
+
+    /// <summary>
+    /// The version a call gets: by number or label when it names one; else, when the prompt has a traffic split, the
+    /// arm the user falls in (the same user always the same arm; a call without a user, any arm by weight); else production.
+    /// </summary>
+    public Task<(PromptVersion Version, string? Arm)> GetForCallAsync(Caller caller, string? name, int? version, string? label, string? user,
+        CancellationToken cancellationToken = default) =>
+        GetAsync(caller, name, version, label, user, split: true, cancellationToken);
+
+    private async Task<(PromptVersion Version, string? Arm)> GetAsync(Caller caller, string? name, int? version, string? label, string? user, bool split,
+        CancellationToken cancellationToken)
     {
         caller.Require(Role.Viewer);
         var promptName = Name(name);
         await using var connection = await database.OpenAsync(cancellationToken);
         var prompt = await PromptAsync(connection, caller, promptName);
         var labels = await LabelsAsync(connection, prompt.Id);
+        string? arm = null;
+        if (split && version is null && label is null && SplitArms(prompt.Split) is { Count: > 0 } arms)
+        {
+            arm = label = Pick(arms, promptName, user);
+        }
         var number = version ?? ResolveLabel(prompt, labels, label is null ? Production : Label(label, "label"));
         var row = await connection.QuerySingleOrDefaultAsync<VersionRow>(
             "SELECT version, template, config, message, author, created_time AS CreatedTime FROM prompt_versions WHERE prompt_id = @Id AND version = @number",
             new { prompt.Id, number })
             ?? throw SextantException.NotFound($"Prompt '{promptName}' has no version {number} (versions 1-{prompt.NextVersion - 1}).");
-        return ToVersion(prompt, row, labels);
+        return (ToVersion(prompt, row, labels), arm);
     }
 
     public async Task<List<PromptVersion>> ListVersionsAsync(Caller caller, string? name, CancellationToken cancellationToken = default)
@@ -148,31 +165,6 @@ public sealed partial class PromptService(SextantDatabase database)
             summaries.Add(new PromptSummary(row.Name, row.Type, (int)row.NextVersion - 1, labels, TagList(row.Tags), row.UpdatedTime, SplitArms(row.Split)));
         }
         return new PromptsResponse(summaries, rows.Count > limit ? rows[limit - 1].Name : null);
-    }
-
-    /// <summary>
-    /// The version a call gets: by number or label when it names one; else, when the prompt has a traffic split, the
-    /// arm the user falls in (the same user always the same arm; a call without a user, any arm by weight); else production.
-    /// </summary>
-    public async Task<(PromptVersion Version, string? Arm)> GetForCallAsync(Caller caller, string? name, int? version, string? label, string? user,
-        CancellationToken cancellationToken = default)
-    {
-        if (version is null && label is null)
-        {
-            caller.Require(Role.Viewer);
-            var promptName = Name(name);
-            PromptRow prompt;
-            await using (var connection = await database.OpenAsync(cancellationToken))
-            {
-                prompt = await PromptAsync(connection, caller, promptName);
-            }
-            if (SplitArms(prompt.Split) is { Count: > 0 } arms)
-            {
-                var arm = Pick(arms, promptName, user);
-                return (await GetAsync(caller, promptName, null, arm, cancellationToken), arm);
-            }
-        }
-        return (await GetAsync(caller, name, version, label, cancellationToken), null);
     }
 
     /// <summary>An arm by weight: from a hash of the prompt and the user when there is one, so that it sticks.</summary>

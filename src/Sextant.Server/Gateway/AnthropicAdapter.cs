@@ -138,11 +138,9 @@ internal static class AnthropicAdapter
                             text.Append(t.Text);
                             break;
                         case FunctionCallContent call:
-                            (calls ??= []).Add(new JsonObject
-                            {
-                                ["index"] = toolIndex++, ["id"] = call.CallId, ["type"] = "function",
-                                ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = Arguments(call) },
-                            });
+                            var streamed = ToolCall(call);
+                            streamed["index"] = toolIndex++;
+                            (calls ??= []).Add(streamed);
                             break;
                         case UsageContent u:
                             usage = Merge(usage, u.Details);
@@ -224,11 +222,7 @@ internal static class AnthropicAdapter
                 }
                 else if (content is FunctionCallContent call)
                 {
-                    (calls ??= []).Add(new JsonObject
-                    {
-                        ["id"] = call.CallId, ["type"] = "function",
-                        ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = Arguments(call) },
-                    });
+                    (calls ??= []).Add(ToolCall(call));
                 }
             }
         }
@@ -255,8 +249,16 @@ internal static class AnthropicAdapter
         return completion;
     }
 
-    private static string Arguments(FunctionCallContent call) =>
-        call.Arguments is null ? "{}" : JsonSerializer.Serialize(call.Arguments, AIJsonUtilities.DefaultOptions);
+    /// <summary>A tool call in OpenAI's shape: its arguments as a JSON string.</summary>
+    private static JsonObject ToolCall(FunctionCallContent call) => new()
+    {
+        ["id"] = call.CallId, ["type"] = "function",
+        ["function"] = new JsonObject
+        {
+            ["name"] = call.Name,
+            ["arguments"] = call.Arguments is null ? "{}" : JsonSerializer.Serialize(call.Arguments, AIJsonUtilities.DefaultOptions),
+        },
+    };
 
     private static string FinishReason(ChatFinishReason reason) =>
         reason == ChatFinishReason.Stop ? "stop"

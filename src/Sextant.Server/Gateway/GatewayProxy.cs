@@ -76,8 +76,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             // A prompt from the registry: rendered here, its config applied, its model called.
             try
             {
-                var user = ctx.Request.Headers["x-sextant-user"].ToString() is { Length: > 0 } header ? header : request["user"] is JsonValue u && u.TryGetValue<string>(out var named2) ? named2 : null;
-                promptUse = await ApplyPromptAsync(caller, request, user, ctx.RequestAborted);
+                promptUse = await ApplyPromptAsync(caller, request, User(ctx.Request.Headers["x-sextant-user"].ToString(), request), ctx.RequestAborted);
             }
             catch (SextantException e)
             {
@@ -413,6 +412,10 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         _ => null,
     };
 
+    /// <summary>Who a call is for: the x-sextant-user header, else the request's OpenAI "user" field.</summary>
+    private static string? User(string header, JsonObject request) =>
+        header.Length > 0 ? header : request["user"] is JsonValue value && value.TryGetValue<string>(out var user) ? user : null;
+
     private static double Elapsed(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
 
     private static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, string operation, JsonObject request, bool stream, CancellationToken cancellationToken)
@@ -653,7 +656,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             "metadata" => "metadata",
             _ => options.Value.GatewayCapture,
         };
-        var user = Header("x-sextant-user") is { Length: > 0 } u ? u : request["user"] is JsonValue uv && uv.TryGetValue<string>(out var bodyUser) ? bodyUser : null;
+        var user = User(Header("x-sextant-user"), request);
         var session = Header("x-sextant-session") is { Length: > 0 } sid ? sid : null;
         var tags = Header("x-sextant-tags").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Dictionary<string, string>? metadata = null;

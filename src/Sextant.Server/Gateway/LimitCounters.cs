@@ -171,15 +171,31 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
     private readonly InProcessLimitCounters _fallback = new();
     private long _warnedAt = long.MinValue;
 
-    /// <summary>Says so in the log, at most once a minute.</summary>
-    private void Disconnected()
+    /// <summary>
+    /// Runs <paramref name="shared"/> against Redis, or <paramref name="local"/> in this process when Redis is not
+    /// connected (commands would wait out their time-out on every call) or fails; says so in the log at most once a minute.
+    /// </summary>
+    private async Task<T> SharedOrLocalAsync<T>(Func<IDatabase, Task<T>> shared, Func<Task<T>> local)
     {
+        Exception? failure = null;
+        if (redis.IsConnected)
+        {
+            try
+            {
+                return await shared(redis.GetDatabase());
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                failure = e;
+            }
+        }
         var now = Environment.TickCount64;
         var last = Interlocked.Read(ref _warnedAt);
         if (now - last > 60_000 && Interlocked.CompareExchange(ref _warnedAt, now, last) == last)
         {
-            logger.LogWarning("Redis is not connected; the gateway's limits are counted in this process until it is back");
+            logger.LogWarning(failure, "Redis could not be reached; the gateway's limits are counted in this process until it is back");
         }
+        return await local();
     }
 
     /// <summary>A project's keys share one hash slot (the braces), so that one script may touch them all on a cluster.</summary>
@@ -191,17 +207,9 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
 
     private static string Number(double? value) => value is { } v ? v.ToString("R", CultureInfo.InvariantCulture) : "-1";
 
-    public async Task<LimitRefusal?> AdmitAsync(IReadOnlyList<LimitScope> scopes, DateTimeOffset now, Func<LimitScope, bool, Task<double>> baseline)
-    {
-        if (!redis.IsConnected)
+    public Task<LimitRefusal?> AdmitAsync(IReadOnlyList<LimitScope> scopes, DateTimeOffset now, Func<LimitScope, bool, Task<double>> baseline) =>
+        SharedOrLocalAsync(async db =>
         {
-            // Commands to a disconnected Redis would wait out their time-out on every call.
-            Disconnected();
-            return await _fallback.AdmitAsync(scopes, now, baseline);
-        }
-        try
-        {
-            var db = redis.GetDatabase();
             var keys = new List<RedisKey>();
             var values = new List<RedisValue>();
             foreach (var scope in scopes)
@@ -221,31 +229,17 @@ internal sealed class RedisLimitCounters(IConnectionMultiplexer redis, ILogger<R
             var result = (RedisResult[])(await db.ScriptEvaluateAsync(AdmitScript, [.. keys], [.. values]))!;
             var index = (int)result[0];
             return index < 0 ? null : new LimitRefusal(index, (string)result[1]!);
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            logger.LogWarning(e, "Redis could not be reached for the gateway's limits; counting in this process");
-            return await _fallback.AdmitAsync(scopes, now, baseline);
-        }
-    }
+        }, () => _fallback.AdmitAsync(scopes, now, baseline));
 
-    public async Task RecordAsync(IReadOnlyList<LimitScope> scopes, DateTimeOffset now, long tokens, double? cost)
-    {
-        if (!redis.IsConnected)
-        {
-            Disconnected();
-            await _fallback.RecordAsync(scopes, now, tokens, cost);
-            return;
-        }
-        try
+    public Task RecordAsync(IReadOnlyList<LimitScope> scopes, DateTimeOffset now, long tokens, double? cost) =>
+        SharedOrLocalAsync(async db =>
         {
             var keys = scopes.SelectMany(s => Keys(s, now) is var (m, d, mo) ? new[] { m, d, mo } : []).ToArray();
-            await redis.GetDatabase().ScriptEvaluateAsync(RecordScript, keys, [tokens, cost is { } c ? c.ToString("R", CultureInfo.InvariantCulture) : ""]);
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
+            await db.ScriptEvaluateAsync(RecordScript, keys, [tokens, cost is { } c ? c.ToString("R", CultureInfo.InvariantCulture) : ""]);
+            return true;
+        }, async () =>
         {
-            logger.LogWarning(e, "Redis could not be reached for the gateway's limits; counting in this process");
             await _fallback.RecordAsync(scopes, now, tokens, cost);
-        }
-    }
+            return true;
+        });
 }

@@ -106,14 +106,13 @@ public sealed class SextantServer : IAsyncDisposable
             configuration.AbortOnConnectFail = false;
             builder.Services.AddSingleton<StackExchange.Redis.IConnectionMultiplexer>(await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration));
             builder.Services.AddSingleton<ILimitCounters, RedisLimitCounters>();
-            builder.Services.AddSingleton(s => new GatewayLimiter(s.GetRequiredService<SextantDatabase>(), s.GetRequiredService<ILimitCounters>(),
-                s.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>()));
         }
         else
         {
             builder.Services.AddSingleton<ILimitCounters, InProcessLimitCounters>();
-            builder.Services.AddSingleton(s => new GatewayLimiter(s.GetRequiredService<SextantDatabase>(), s.GetRequiredService<ILimitCounters>()));
         }
+        builder.Services.AddSingleton(s => new GatewayLimiter(s.GetRequiredService<SextantDatabase>(), s.GetRequiredService<ILimitCounters>(),
+            s.GetService<StackExchange.Redis.IConnectionMultiplexer>()));
         builder.Services.AddSingleton<GatewayCache>();
         builder.Services.AddSingleton<GatewayProxy>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
