@@ -7,17 +7,13 @@ using Sextant.Contracts;
 
 namespace Sextant.Core.Evaluation;
 
-/// <summary>What an evaluator looks at: the output, what was expected, and what the call took.</summary>
-public sealed record EvalInput(string Output, JsonElement? Expected = null, double? LatencyMs = null, double? Cost = null);
-
 /// <summary>
-/// One evaluator's verdict. Status pass or fail against the threshold; error when the evaluator itself could not
-/// judge (a grader that fails is an ERROR, not a FAIL), with the reason either way.
+/// What an evaluator looks at: the output, what was expected, what the call took, and for judges the item's input,
+/// its metadata and the retrieved context (RAG).
 /// </summary>
-public sealed record EvalScore(string Name, string Status, double? Score, string Reason)
-{
-    public bool Passed => Status == "pass";
-}
+public sealed record EvalInput(string Output, JsonElement? Expected = null, double? LatencyMs = null, double? Cost = null, JsonElement? Input = null,
+    IReadOnlyDictionary<string, JsonElement>? Metadata = null, string? Context = null);
+
 
 /// <summary>
 /// The deterministic evaluators: equals, contains, icontains, regex, starts-with, is-json, json-schema,

@@ -23,6 +23,7 @@ internal sealed partial class GatewayProxy
     {
         string? name, label = null;
         int? version = null;
+        string? modelOverride = null;
         JsonNode? variables;
         if (request["prompt"] is JsonObject reference)
         {
@@ -30,6 +31,8 @@ internal sealed partial class GatewayProxy
             label = reference["label"]?.GetValue<string>();
             version = reference["version"] is JsonValue v && v.TryGetValue<int>(out var number) ? number : null;
             variables = reference["variables"];
+            // An experiment may try a prompt version with another model than its config's.
+            modelOverride = reference["model"] is JsonValue m && m.TryGetValue<string>(out var other) && other.Length > 0 ? other : null;
         }
         else if (request["prompt"] is not null)
         {
@@ -79,14 +82,14 @@ internal sealed partial class GatewayProxy
         request["messages"] = messages;
         request.Remove("prompt");
         request.Remove("variables");
-        string? model = null;
+        string? model = modelOverride;
         if (prompt.Config is { ValueKind: JsonValueKind.Object } config)
         {
             foreach (var property in config.EnumerateObject())
             {
                 if (property.Name == "model")
                 {
-                    model = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : null;
+                    model ??= property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : null;
                 }
                 else if (request[property.Name] is null)
                 {

@@ -626,7 +626,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             }
         }
         var project = caller.ProjectId;
-        _ = Task.Run(async () =>
+        var recording = Task.Run(async () =>
         {
             try
             {
@@ -637,12 +637,25 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                     // Cached with what the answer cost, which a hit then records as saved.
                     cache.Set(entry.Key, new GatewayCache.Entry(body, contentType, outcome.Provider, outcome.Model, stored[0].Cost), entry.Ttl);
                 }
+                return stored[0];
             }
             catch (Exception e)
             {
                 logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", trace.TraceId);
+                return null;
             }
         });
+        // An in-process caller (an experiment, a judge) waits for the stored span: its tokens and cost.
+        if (ctx.Features.Get<RecordedSpanFeature>() is { } feature)
+        {
+            feature.Recorded = recording;
+        }
+    }
+
+    /// <summary>Set by an in-process caller to get the span a call stored.</summary>
+    internal sealed class RecordedSpanFeature
+    {
+        public Task<Span?>? Recorded { get; set; }
     }
 
     private Span BuildSpan(Trace trace, GatewayRoute route, string requested, JsonObject request, string operation, Outcome outcome, List<Attempt> attempts,

@@ -16,7 +16,9 @@ using Sextant.Core.Storage;
 using Sextant.Core.Tracking;
 using Sextant.Core.Tracing;
 using Sextant.Server.Artifacts;
+using Sextant.Core.Evaluation;
 using Sextant.Server.Datasets;
+using Sextant.Server.Evaluation;
 using Sextant.Server.Gateway;
 using Sextant.Server.Http;
 using Sextant.Server.Projects;
@@ -115,6 +117,12 @@ public sealed class SextantServer : IAsyncDisposable
             s.GetService<StackExchange.Redis.IConnectionMultiplexer>()));
         builder.Services.AddSingleton<GatewayCache>();
         builder.Services.AddSingleton<GatewayProxy>();
+        builder.Services.AddSingleton<IGatewayCaller, GatewayCaller>();
+        builder.Services.AddSingleton<EvalDatasetService>();
+        builder.Services.AddSingleton<ExperimentService>();
+        builder.Services.AddSingleton<ScoreService>();
+        builder.Services.AddHostedService<ExperimentWorker>();
+        builder.Services.AddHostedService<OnlineEvalWorker>();
         builder.Services.AddSingleton(new AccessPolicy((loopback || options.AllowAnonymous) && !options.RequireKeys, AnonymousFromAnywhere: options.AllowAnonymous && !options.RequireKeys));
         builder.Services.AddSextantWeb();
         builder.Services.ConfigureHttpJsonOptions(json =>
@@ -189,6 +197,7 @@ public sealed class SextantServer : IAsyncDisposable
             app.MapOtlpEndpoints();
             app.MapGatewayEndpoints();
             app.MapPromptEndpoints();
+            app.MapEvalEndpoints();
             app.MapSextantWeb();
             app.MapFallback((HttpContext ctx) => ApiResults.Error(404, ErrorCodes.EndpointNotFound,
                     $"No route {ctx.Request.Method} {ctx.Request.Path}; see /openapi/v1.json for the API."))

