@@ -166,7 +166,7 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         if (requireJsonPost && HttpMethods.IsPost(request.Method) && !(request.ContentType is { } type && IsJson(type)))
         {
             throw new SextantException(ErrorCodes.InvalidParameterValue,
-                $"Anonymous POST requests must be sent as application/json (or application/vnd.sextant.blobs to /api/v1/blobs, application/x-protobuf to /v1/traces), not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");
+                $"Anonymous POST requests must be sent as application/json (or application/vnd.sextant.blobs to /api/v1/blobs, application/x-protobuf to /v1/traces, text/csv or application/x-ndjson to dataset imports), not '{request.ContentType ?? "(none)"}' (this blocks cross-site form posts).", 415, "Content-Type");
         }
     }
 
@@ -179,7 +179,10 @@ internal sealed class CallerMiddleware(RequestDelegate next, ProjectService proj
         // The blob framing's own type is no more sendable cross-site than JSON: neither is CORS-safelisted.
         return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase)
             || mediaType.Equals(BlobFramesMediaType, StringComparison.OrdinalIgnoreCase)
-            || mediaType.Equals("application/x-protobuf", StringComparison.OrdinalIgnoreCase);
+            || mediaType.Equals("application/x-protobuf", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("text/csv", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("application/x-ndjson", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("application/jsonl", StringComparison.OrdinalIgnoreCase);
     }
 
     private static string BasicPassword(string encoded)

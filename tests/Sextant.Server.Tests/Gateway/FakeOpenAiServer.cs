@@ -8,7 +8,8 @@ namespace Sextant.Server.Tests.Gateway;
 /// <summary>
 /// A fake OpenAI-compatible upstream on 127.0.0.1, the one thing outside our control that tests replace. The model
 /// name picks the behaviour: ok-* answers (with usage and a vendor field), fail-NNN answers status NNN, slow-* waits
-/// 2 s, flaky-* fails its first request with 503, and streams send chunks with a pause between them.
+/// 2 s, flaky-* fails its first request with 503, delay-NN-* waits NN ms, and streams send chunks with a pause between
+/// them. A model in <see cref="Scripts"/> answers what its script returns for the request (judges, scripted outputs).
 /// </summary>
 public sealed class FakeOpenAiServer : IAsyncDisposable
 {
@@ -17,6 +18,9 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     public ConcurrentQueue<(string Model, JsonObject Body, string? Authorization)> Requests { get; } = new();
 
     public ConcurrentDictionary<string, int> Hits { get; } = new();
+
+    /// <summary>Scripted answers by model name: the assistant's content for a request.</summary>
+    public ConcurrentDictionary<string, Func<JsonObject, string>> Scripts { get; } = new();
 
     private int _cancelledStreams;
 
@@ -66,6 +70,11 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         {
             await Task.Delay(2000, ctx.RequestAborted);
         }
+        if (model.StartsWith("delay-", StringComparison.Ordinal))
+        {
+            await Task.Delay(int.Parse(model.Split('-')[1], System.Globalization.CultureInfo.InvariantCulture), ctx.RequestAborted);
+        }
+        var content = Scripts.TryGetValue(model, out var script) ? script(body) : "Hello there";
         var usage = new JsonObject
         {
             ["prompt_tokens"] = 12,
@@ -118,7 +127,7 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
             ["model"] = model + "-2025",
             ["choices"] = new JsonArray(new JsonObject
             {
-                ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = "Hello there" }, ["finish_reason"] = "stop",
+                ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = content }, ["finish_reason"] = "stop",
             }),
             ["usage"] = usage,
             ["system_fingerprint"] = "fp_fake",
@@ -132,7 +141,13 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         await ctx.Response.WriteAsJsonAsync(new JsonObject
         {
             ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject { ["object"] = "embedding", ["index"] = 0, ["embedding"] = new JsonArray(0.1, 0.2, 0.3) }),
+            // One vector per input: a string's vector depends on its length, so equal texts get equal vectors.
+            ["data"] = body["input"] is JsonArray inputs
+                ? new JsonArray([.. inputs.Select((text, i) => (JsonNode)new JsonObject
+                {
+                    ["object"] = "embedding", ["index"] = i, ["embedding"] = new JsonArray(1.0, text!.GetValue<string>().Length % 7, 0.5),
+                })])
+                : new JsonArray(new JsonObject { ["object"] = "embedding", ["index"] = 0, ["embedding"] = new JsonArray(0.1, 0.2, 0.3) }),
             ["model"] = body["model"]!.GetValue<string>(),
             ["usage"] = new JsonObject { ["prompt_tokens"] = 3, ["total_tokens"] = 3 },
         });
