@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using Sextant.Server.Tests.Gateway;
+
+namespace Sextant.Server.Tests.Evaluation;
+
+/// <summary>Human feedback on traces, and online evaluation rules scoring production generations in the background.</summary>
+public sealed class ScoreTests(EvalFixture fixture) : IClassFixture<EvalFixture>
+{
+    private HttpClient Http => fixture.Http;
+
+    private async Task<string> CallAsync(string model, string question = "Hi?")
+    {
+        var answer = await GatewayCalls.SendAsync(Http, "/v1/chat/completions",
+            new JsonObject { ["model"] = model, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = question }) }.ToJsonString());
+        Assert.Equal(200, answer.Status);
+        return (await GatewayCalls.TraceAsync(Http, answer))["trace"]!["trace_id"]!.GetValue<string>();
+    }
+
+    private async Task<JsonArray> ScoresAsync(string traceId) => (await Http.GetJsonAsync($"/api/v1/scores?trace_id={traceId}")).Json!["scores"]!.AsArray();
+
+    [Fact]
+    public async Task Feedback_of_every_kind_attaches_to_the_trace_and_feeds_the_daily_trend()
+    {
+        var trace = await CallAsync("fake/ok-feedback");
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/scores", new { trace_id = trace, name = "thumbs", value = true, comment = "spot on" })).Status);
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/scores", new { trace_id = trace, name = "thumbs", value = false })).Status);
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/scores", new { trace_id = trace, name = "quality", value = 4.5 })).Status);
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/scores", new { trace_id = trace, name = "tone", value = "friendly" })).Status);
+        Assert.Equal(200, (await Http.PostAsync("/api/v1/scores", new { trace_id = trace, name = "note", comment = "asked twice" })).Status);
+        var scores = await ScoresAsync(trace);
+        Assert.Equal(5, scores.Count);
+        var tone = scores.Single(s => s!["name"]!.GetValue<string>() == "tone")!;
+        Assert.Equal(("categorical", "friendly", "human"), (tone["data_type"]!.GetValue<string>(), tone["string_value"]!.GetValue<string>(), tone["source"]!.GetValue<string>()));
+        var trend = (await Http.GetJsonAsync("/api/v1/scores/trends?name=thumbs")).Json!["points"]!.AsArray().Single()!;
+        Assert.Equal((2, 0.5), (trend["count"]!.GetValue<int>(), trend["mean"]!.GetValue<double>()));
+
+        async Task Refused(object body, string field)
+        {
+            var answer = await Http.PostAsync("/api/v1/scores", body);
+            Assert.True(answer.Status == 400, answer.Body);
+            Assert.Equal(field, answer.Field);
+        }
+        await Refused(new { trace_id = trace, name = "thumbs", value = new[] { 1 } }, "value");
+        await Refused(new { trace_id = trace, name = "thumbs" }, "value");
+        await Refused(new { trace_id = trace, value = 1 }, "name");
+        await Refused(new { name = "x", value = 1 }, "trace_id");
+        await Refused(new { trace_id = trace, name = "x", value = 1, source = "robot" }, "source");
+        Assert.Equal(5, (await ScoresAsync(trace)).Count);
+    }
+
+    [Fact]
+    public async Task An_online_rule_scores_sampled_production_generations_and_skips_experiments_and_judges()
+    {
+        var rule = await Http.SendAsync(HttpMethod.Put, "/api/v1/eval/online-rules?name=greets", new JsonObject
+        {
+            ["filter"] = new JsonObject { ["model"] = "ok-online-2025" },
+            ["sample_rate"] = 1,
+            ["evaluators"] = new JsonArray(new JsonObject { ["type"] = "contains", ["value"] = "Hello", ["name"] = "greets" }, new JsonObject { ["type"] = "latency", ["value"] = 60000 }),
+        }.ToJsonString());
+        Assert.True(rule.Status == 200, rule.Body);
+        var never = await Http.SendAsync(HttpMethod.Put, "/api/v1/eval/online-rules?name=never", new JsonObject
+        {
+            ["sample_rate"] = 0,
+            ["evaluators"] = new JsonArray(new JsonObject { ["type"] = "is-json" }),
+        }.ToJsonString());
+        Assert.Equal(200, never.Status);
+        var traces = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            traces.Add(await CallAsync("fake/ok-online"));
+        }
+        var other = await CallAsync("fake/ok-elsewhere");
+        foreach (var trace in traces)
+        {
+            JsonArray scores = [];
+            for (var attempt = 0; attempt < 100 && scores.Count < 2; attempt++)
+            {
+                await Task.Delay(100);
+                scores = await ScoresAsync(trace);
+            }
+            Assert.Equal(2, scores.Count);
+            var greets = scores.Single(s => s!["name"]!.GetValue<string>() == "greets")!;
+            Assert.Equal(("online:greets", "pass", 1.0), (greets["source"]!.GetValue<string>(), greets["status"]!.GetValue<string>(), greets["value"]!.GetValue<double>()));
+        }
+        // The model filter leaves other generations alone; a rate of 0 samples nothing.
+        Assert.Empty(await ScoresAsync(other));
+        var trend = (await Http.GetJsonAsync("/api/v1/scores/trends?name=greets")).Json!["points"]!.AsArray().Single()!;
+        Assert.Equal((3, 1.0), (trend["count"]!.GetValue<int>(), trend["pass_rate"]!.GetValue<double>()));
+        var rules = (await Http.GetJsonAsync("/api/v1/eval/online-rules")).Json!["rules"]!.AsArray();
+        Assert.Equal(["greets", "never"], rules.Select(r => r!["name"]!.GetValue<string>()));
+
+        var bad = await Http.SendAsync(HttpMethod.Put, "/api/v1/eval/online-rules?name=bad", """{"sample_rate": 1.5, "evaluators": [{"type": "is-json"}]}""");
+        Assert.Equal(("sample_rate", 400), (bad.Field, bad.Status));
+        var badEvaluator = await Http.SendAsync(HttpMethod.Put, "/api/v1/eval/online-rules?name=bad", """{"evaluators": [{"type": "contains"}]}""");
+        Assert.Equal(("evaluators[0].value", 400), (badEvaluator.Field, badEvaluator.Status));
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Delete, "/api/v1/eval/online-rules?name=never")).Status);
+        Assert.Equal(404, (await Http.SendAsync(HttpMethod.Delete, "/api/v1/eval/online-rules?name=never")).Status);
+    }
+}
