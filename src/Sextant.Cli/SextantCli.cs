@@ -18,6 +18,7 @@ internal static class SextantCli
         root.Subcommands.Add(TracesCommand.Prices());
         root.Subcommands.Add(TracesCommand.Gateway());
         root.Subcommands.Add(PromptsCommand.Build());
+        root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(LineageCommand.Build());
         root.Subcommands.Add(RunsCommand.Build());
         root.Subcommands.Add(ArtifactsCommand.Build());

@@ -103,7 +103,7 @@ internal static class PromptFiles
     private static List<string>? Strings(JsonNode? node) => node is JsonArray array ? [.. array.Select(n => n?.ToString() ?? "")] : null;
 
     /// <summary>A YAML node as JSON: plain scalars that read as numbers or booleans become them, quoted ones stay strings.</summary>
-    private static JsonNode? ToJson(YamlNode node)
+    internal static JsonNode? ToJson(YamlNode node)
     {
         switch (node)
         {
