@@ -72,6 +72,10 @@ public abstract class UiPage : ComponentBase
             : $"{span.TotalHours:0.#} h";
     }
 
+    /// <summary>A share as a percentage: 0.5 is "50.0%".</summary>
+    protected static string Percent(double value, int decimals = 1) =>
+        (value * 100).ToString(decimals == 0 ? "0" : "0." + new string('0', decimals), System.Globalization.CultureInfo.InvariantCulture) + "%";
+
     protected static string Number(double value) =>
         double.IsNaN(value) ? "NaN" : value.ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
 }
