@@ -13,6 +13,8 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- otlp <sextant.dll> [seconds] [senders]   (OTLP span ingestion)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate]   (memory over a long run)
 //   dotnet run -c Release --project bench/Sextant.Bench -- prompts <sextant.dll>   (prompt fetch by label: API and SDK cache)
+//   dotnet run -c Release --project bench/Sextant.Bench -- eval <sextant.dll> [promptfoo folder|-] [items]   (an experiment beside promptfoo)
+//   dotnet run -c Release --project bench/Sextant.Bench -- similarity [pairs]   (the similarity evaluator's pairs/s)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates]   (gateway overhead)
 return args.FirstOrDefault() switch
 {
@@ -29,6 +31,8 @@ return args.FirstOrDefault() switch
     "otlp" => await OtlpBenchmark.RunAsync(args.Skip(1).ToArray()),
     "tracelist" => await TraceListBenchmark.RunAsync(args.Skip(1).ToArray()),
     "prompts" => await PromptBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "eval" => await EvalBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "similarity" => await EvalBenchmark.SimilarityAsync(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 

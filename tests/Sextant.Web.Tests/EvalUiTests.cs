@@ -130,5 +130,12 @@ public sealed class EvalUiTests(SeededFixture fixture) : IClassFixture<SeededFix
         await Expect(page.GetByTestId("run-answer")).ToContainTextAsync("5 + 3 tokens");
         await Expect(page.GetByTestId("run-trace")).ToBeVisibleAsync();
         Assert.Empty(fixture.ErrorsOf(page));
+
+        // Feedback on the run's trace shows on its page.
+        var trace = (await page.GetByTestId("run-trace").GetAttributeAsync("href"))!.Split('/')[^1];
+        using var client = fixture.Client();
+        await client.ScoreTraceAsync(trace, "quality", 4.0, "good echo");
+        await page.GotoInteractiveAsync($"/ui/traces/{trace}");
+        await Expect(page.GetByTestId("trace-scores")).ToContainTextAsync("quality: 4");
     }
 }

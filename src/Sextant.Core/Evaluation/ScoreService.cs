@@ -176,20 +176,24 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         }
     }
 
-    private sealed record RuleRow(long Id, long ProjectId, string Name, string Filter, double SampleRate, string Evaluators, long Enabled, long Watermark)
+    private sealed record RuleRow(long Id, long ProjectId, string Name, string Filter, double SampleRate, string Evaluators, long Enabled, long Watermark, long CreatedTime)
     {
         public OnlineEvalRule ToRule() => new(Name, JsonSerializer.Deserialize(Filter, SextantJsonContext.Default.OnlineEvalFilter), SampleRate,
             JsonSerializer.Deserialize(Evaluators, CoreJsonContext.Default.ListJsonElement), Enabled != 0);
     }
 
-    private const string RuleSelect = "SELECT id, project_id AS ProjectId, name, filter, sample_rate AS SampleRate, evaluators, enabled, watermark FROM online_eval_rules";
+    private const string RuleSelect = "SELECT id, project_id AS ProjectId, name, filter, sample_rate AS SampleRate, evaluators, enabled, watermark, created_time AS CreatedTime FROM online_eval_rules";
 
     /// <summary>
     /// One pass of online evaluation: for every enabled rule, the generations that started since its watermark (up
-    /// to a few seconds ago, so that spans still arriving are not skipped), sampled by a hash of the trace id (the
-    /// same trace is in or out whatever the order), scored, the scores attached to the traces.
+    /// to a few seconds ago, and looking back a while for spans stored late), not yet scored by the rule, sampled by
+    /// a hash of the trace id (the same trace is in or out whatever the order), scored, the scores attached to the traces.
     /// </summary>
-    public async Task<int> EvaluateOnlineAsync(TimeSpan settle, CancellationToken cancellationToken)
+    public async Task<int> EvaluateOnlineAsync(TimeSpan settle, CancellationToken cancellationToken) => await EvaluateOnlineAsync(settle, TimeSpan.FromMinutes(5), cancellationToken);
+
+    /// <param name="lookback">How far before its watermark a rule looks again for spans that were stored late (a busy
+    /// writer, an exporter's batch delay); the ones it already scored are skipped.</param>
+    public async Task<int> EvaluateOnlineAsync(TimeSpan settle, TimeSpan lookback, CancellationToken cancellationToken)
     {
         List<RuleRow> rules;
         await using (var connection = await database.OpenAsync(cancellationToken))
@@ -201,7 +205,7 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         {
             try
             {
-                scored += await EvaluateRuleAsync(rule, settle, cancellationToken);
+                scored += await EvaluateRuleAsync(rule, settle, lookback, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -211,7 +215,7 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         return scored;
     }
 
-    private async Task<int> EvaluateRuleAsync(RuleRow rule, TimeSpan settle, CancellationToken cancellationToken)
+    private async Task<int> EvaluateRuleAsync(RuleRow rule, TimeSpan settle, TimeSpan lookback, CancellationToken cancellationToken)
     {
         string project;
         await using (var connection = await database.OpenAsync(cancellationToken))
@@ -226,17 +230,28 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         }
         var filter = JsonSerializer.Deserialize(rule.Filter, SextantJsonContext.Default.OnlineEvalFilter) ?? new OnlineEvalFilter();
         var graders = Graders.Parse(JsonSerializer.Deserialize(rule.Evaluators, CoreJsonContext.Default.ListJsonElement), "evaluators", new GraderServices(gateway, caller, null));
+        // Never before the rule was made: a new rule scores what comes after it.
+        var from = Math.Max(rule.Watermark - (long)lookback.TotalMicroseconds, rule.CreatedTime * 1000);
         var spans = new List<Span>();
         string? page = null;
         do
         {
-            var response = await traces.ListSpansAsync(caller, new TraceService.TraceFilter(From: rule.Watermark, To: upTo, Model: filter.Model), "generation", 1000, page, cancellationToken);
+            var response = await traces.ListSpansAsync(caller, new TraceService.TraceFilter(From: from, To: upTo, Model: filter.Model), "generation", 1000, page, cancellationToken);
             spans.AddRange(response.Spans);
             page = response.NextPageToken;
         }
         while (page is not null && spans.Count < MaxSpansPerTick);
+        var source = "online:" + rule.Name;
+        HashSet<(string, string?)> done;
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        {
+            // Scores are made after their span started: the rule's scores since the window opened are all there can be.
+            done = [.. await connection.QueryAsync<(string, string?)>(
+                "SELECT trace_id, span_id FROM trace_scores WHERE project_id = @ProjectId AND source = @source AND created_time >= @since",
+                new { rule.ProjectId, source, since = from / 1000 })];
+        }
         var scored = 0;
-        foreach (var span in spans.Where(s => Matches(s, filter) && Sampled(rule.Name, s.TraceId, rule.SampleRate)).OrderBy(s => s.StartTime))
+        foreach (var span in spans.Where(s => !done.Contains((s.TraceId, s.SpanId)) && Matches(s, filter) && Sampled(rule.Name, s.TraceId, rule.SampleRate)).OrderBy(s => s.StartTime))
         {
             var output = span.Output is { } o ? EvalDatasetService.OutputText(o) : null;
             if (output is null)
@@ -255,8 +270,7 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
                 {
                     score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
                 }
-                await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, "online:" + rule.Name, "numeric", score.Score, null, score.Reason, score.Status, "online:" + rule.Name,
-                    cancellationToken);
+                await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, score.Reason, score.Status, source, cancellationToken);
             }
             scored++;
         }

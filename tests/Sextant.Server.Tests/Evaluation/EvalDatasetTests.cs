@@ -6,7 +6,7 @@ using Sextant.Server.Tests.Gateway;
 namespace Sextant.Server.Tests.Evaluation;
 
 /// <summary>Eval datasets: versions, appends and replacements, JSONL and CSV files (a broken line imports nothing), items from traces.</summary>
-public sealed class EvalDatasetTests(EvalFixture fixture) : IClassFixture<EvalFixture>
+public abstract class EvalDatasetTests(EvalFixture fixture)
 {
     private HttpClient Http => fixture.Http;
 
@@ -132,3 +132,7 @@ public sealed class EvalDatasetTests(EvalFixture fixture) : IClassFixture<EvalFi
         Assert.Equal(("trace_ids[0]", 400), (missing.Field, missing.Status));
     }
 }
+
+public sealed class SqliteEvalDatasetTests(EvalFixture fixture) : EvalDatasetTests(fixture), IClassFixture<EvalFixture>;
+
+public sealed class PostgresEvalDatasetTests(PostgresEvalFixture fixture) : EvalDatasetTests(fixture), IClassFixture<PostgresEvalFixture>;

@@ -4,7 +4,7 @@ using Sextant.Server.Tests.Gateway;
 namespace Sextant.Server.Tests.Evaluation;
 
 /// <summary>A server whose online evaluation looks every 200 ms, with a fake upstream registered as provider "fake".</summary>
-public sealed class EvalFixture() : ServerFixture(options =>
+public class EvalFixture() : ServerFixture(options =>
 {
     options.OnlineEvalInterval = TimeSpan.FromMilliseconds(200);
     options.OnlineEvalSettle = TimeSpan.FromMilliseconds(100);
@@ -25,6 +25,13 @@ public sealed class EvalFixture() : ServerFixture(options =>
         await Fake.DisposeAsync();
         await DisposeAsync();
     }
+}
+
+/// <summary>The same with the metadata in a fresh PostgreSQL database.</summary>
+public sealed class PostgresEvalFixture : EvalFixture
+{
+    protected override async Task ConfigureAsync(SextantServerOptions options) =>
+        options.DatabaseUri = await Sextant.Core.Tests.Storage.PostgresServer.CreateDatabaseAsync();
 }
 
 internal static class Experiments

@@ -10,7 +10,7 @@ namespace Sextant.Server.Tests.Evaluation;
 /// Experiments against the fake upstream with scripted answers and judges: every evaluator kind, repeats and
 /// flakiness, grader errors, the RAG triad, comparisons, and the bad input refused before anything runs.
 /// </summary>
-public sealed partial class ExperimentTests(EvalFixture fixture) : IClassFixture<EvalFixture>
+public abstract partial class ExperimentTests(EvalFixture fixture)
 {
     private HttpClient Http => fixture.Http;
     private FakeOpenAiServer Fake => fixture.Fake;
@@ -243,10 +243,18 @@ public sealed partial class ExperimentTests(EvalFixture fixture) : IClassFixture
         {
             dataset = "exp/http",
             target = new { type = "http", url = address + "/answer" },
-            evaluators = new object[] { new { type = "starts-with", value = "Echo:" }, new { type = "latency", value = 10000 } },
+            evaluators = new object[]
+            {
+                new { type = "starts-with", value = "Echo:" },
+                new { type = "latency", value = 10000 },
+                // A provider's embeddings through the gateway (the fake's vector depends on the text's length).
+                new { type = "similarity", value = "Echo: yo", embedder = "fake/emb-sim", name = "provider-similarity" },
+            },
         });
         var results = await Experiments.ResultsAsync(Http, experiment["id"]!.GetValue<string>());
         Assert.Equal(("pass", "Echo: hi"), (results[0]!["status"]!.GetValue<string>(), results[0]!["output"]!.GetValue<string>()));
+        Assert.Equal(1.0, Experiments.Score(results[0]!, "provider-similarity")["score"]!.GetValue<double>());
+        Assert.True(Fake.Hits.ContainsKey("emb-sim"));
         Assert.Equal("error", results[1]!["status"]!.GetValue<string>());
         Assert.Contains("HTTP 500: exploded", results[1]!["error"]!.GetValue<string>());
     }
@@ -280,3 +288,7 @@ public sealed partial class ExperimentTests(EvalFixture fixture) : IClassFixture
         Assert.Equal(400, (await Http.GetJsonAsync("/api/v1/eval/experiments/0000000000000000/results?status=meh")).Status);
     }
 }
+
+public sealed class SqliteExperimentTests(EvalFixture fixture) : ExperimentTests(fixture), IClassFixture<EvalFixture>;
+
+public sealed class PostgresExperimentTests(PostgresEvalFixture fixture) : ExperimentTests(fixture), IClassFixture<PostgresEvalFixture>;

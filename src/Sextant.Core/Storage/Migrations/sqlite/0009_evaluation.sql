@@ -100,6 +100,7 @@ CREATE TABLE trace_scores (
 );
 CREATE INDEX trace_scores_by_trace ON trace_scores (project_id, trace_id);
 CREATE INDEX trace_scores_by_name ON trace_scores (project_id, name, created_time);
+CREATE INDEX trace_scores_by_source ON trace_scores (project_id, source, created_time);
 
 CREATE TABLE online_eval_rules (
     id           INTEGER PRIMARY KEY,
