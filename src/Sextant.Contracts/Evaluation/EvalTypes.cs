@@ -162,13 +162,14 @@ public sealed record ItemComparison(int Item, string? ItemId, string Change, dou
 /// </summary>
 public sealed record CreateScoreRequest(string? TraceId, string? Name, JsonElement? Value, string? SpanId = null, string? Comment = null, string? Source = null);
 
+/// <summary>A score; Prompt (name@version) and Arm are those of the scored generation, so A/B arms compare.</summary>
 public sealed record TraceScore(long Id, string TraceId, string? SpanId, string Name, string Source, string DataType, double? Value, string? StringValue,
-    string? Comment, string? Author, long CreatedTime, string? Status = null);
+    string? Comment, string? Author, long CreatedTime, string? Status = null, string? Prompt = null, string? Arm = null);
 
 public sealed record TraceScoresResponse(IReadOnlyList<TraceScore> Scores, string? NextPageToken = null);
 
-/// <summary>A score's mean per day (numeric and boolean scores; categories count per value).</summary>
-public sealed record ScoreTrendPoint(string Name, string Day, int Count, double? Mean, double? PassRate);
+/// <summary>A score's mean and pass rate per day, or (by=arm) per prompt version and A/B arm over the period.</summary>
+public sealed record ScoreTrendPoint(string Name, string Day, int Count, double? Mean, double? PassRate, string? Prompt = null, string? Arm = null);
 
 public sealed record ScoreTrendsResponse(IReadOnlyList<ScoreTrendPoint> Points);
 

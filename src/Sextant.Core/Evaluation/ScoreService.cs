@@ -65,21 +65,41 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
             { ValueKind: JsonValueKind.String } s when s.GetString()!.Length is > 0 and <= 200 => ("categorical", null, s.GetString()),
             _ => throw SextantException.Invalid("value", "'value' must be a number, true or false (thumbs up or down), or a category (a string of 1-200 characters); or give only a 'comment'."),
         };
-        return await InsertAsync(caller.ProjectId, request.TraceId, request.SpanId, request.Name, source, type, value, text, request.Comment, null, caller.KeyId ?? "anonymous", cancellationToken);
+        // The generation's prompt and A/B arm, when the trace is already stored, so feedback compares arms too.
+        string? prompt = null, arm = null;
+        try
+        {
+            var trace = await traces.GetTraceAsync(caller, request.TraceId, cancellationToken);
+            var generation = trace.Spans.Where(s => s.Kind == "generation" && (request.SpanId is null || s.SpanId == request.SpanId)).OrderBy(s => s.StartTime).FirstOrDefault();
+            (prompt, arm) = generation is null ? (null, null) : PromptOf(generation);
+        }
+        catch (SextantException e) when (e.StatusCode is 400 or 404)
+        {
+        }
+        return await InsertAsync(caller.ProjectId, request.TraceId, request.SpanId, request.Name, source, type, value, text, request.Comment, null, caller.KeyId ?? "anonymous",
+            prompt, arm, cancellationToken);
+    }
+
+    /// <summary>A generation's prompt (name@version) and A/B arm, from the gateway's span attributes.</summary>
+    private static (string? Prompt, string? Arm) PromptOf(Span span)
+    {
+        string? Text(string key) => span.Attributes?.TryGetValue(key, out var value) == true ? value.ToString() : null;
+        var name = Text("sextant.prompt.name");
+        return (name is null ? null : $"{name}@{Text("sextant.prompt.version")}", Text("sextant.prompt.arm"));
     }
 
     private async Task<TraceScore> InsertAsync(long project, string traceId, string? spanId, string name, string source, string type, double? value, string? text, string? comment,
-        string? status, string? author, CancellationToken cancellationToken)
+        string? status, string? author, string? prompt, string? arm, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var now = Clock.NowMs();
         var id = await connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO trace_scores (project_id, trace_id, span_id, name, source, data_type, value, string_value, comment, status, author, created_time)
-            VALUES (@project, @traceId, @spanId, @name, @source, @type, @value, @text, @comment, @status, @author, @now) RETURNING id
+            INSERT INTO trace_scores (project_id, trace_id, span_id, name, source, data_type, value, string_value, comment, status, author, prompt, arm, created_time)
+            VALUES (@project, @traceId, @spanId, @name, @source, @type, @value, @text, @comment, @status, @author, @prompt, @arm, @now) RETURNING id
             """,
-            new { project, traceId, spanId, name, source, type, value, text, comment, status, author, now });
-        return new TraceScore(id, traceId, spanId, name, source, type, value, text, comment, author, now, status);
+            new { project, traceId, spanId, name, source, type, value, text, comment, status, author, prompt, arm, now });
+        return new TraceScore(id, traceId, spanId, name, source, type, value, text, comment, author, now, status, prompt, arm);
     }
 
     public async Task<TraceScoresResponse> ListAsync(Caller caller, string? traceId, string? name, int? maxResults, string? pageToken, CancellationToken cancellationToken = default)
@@ -93,30 +113,41 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         }
         await using var connection = await database.OpenAsync(cancellationToken);
         var rows = (await connection.QueryAsync<TraceScore>(
-            "SELECT id, trace_id AS TraceId, span_id AS SpanId, name, source, data_type AS DataType, value, string_value AS StringValue, comment, author, created_time AS CreatedTime, status FROM trace_scores"
+            "SELECT id, trace_id AS TraceId, span_id AS SpanId, name, source, data_type AS DataType, value, string_value AS StringValue, comment, author, created_time AS CreatedTime, status, prompt, arm FROM trace_scores"
             + " WHERE project_id = @project AND id < @before" + (traceId is null ? "" : " AND trace_id = @traceId") + (name is null ? "" : " AND name = @name") + " ORDER BY id DESC LIMIT @limit",
             new { project = caller.ProjectId, before, traceId, name, limit = size + 1 })).ToList();
         return new TraceScoresResponse([.. rows.Take(size)], rows.Count > size ? PageToken.Encode([rows[size - 1].Id.ToString(CultureInfo.InvariantCulture)]) : null);
     }
 
-    /// <summary>Each score's daily mean (and pass rate, for evaluator scores) since a time (Unix milliseconds).</summary>
-    public async Task<ScoreTrendsResponse> TrendsAsync(Caller caller, string? name, long? since, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Each score's mean (and pass rate, for evaluator scores) since a time (Unix milliseconds): per day, or with
+    /// by=arm per prompt version and A/B arm over the whole period (an A/B test's result).
+    /// </summary>
+    public async Task<ScoreTrendsResponse> TrendsAsync(Caller caller, string? name, long? since, string? by = null, CancellationToken cancellationToken = default)
     {
         caller.Require(Role.Viewer);
+        if (by is not (null or "day" or "arm"))
+        {
+            throw SextantException.Invalid("by", $"'by' must be day or arm; got '{by}'.");
+        }
         var from = since ?? Clock.NowMs() - 30L * 86_400_000;
         await using var connection = await database.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<(string Name, long Time, double? Value, string? Status)>(
-            "SELECT name, created_time, value, status FROM trace_scores WHERE project_id = @project AND created_time >= @from" + (name is null ? "" : " AND name = @name"),
+        var rows = await connection.QueryAsync<(string Name, long Time, double? Value, string? Status, string? Prompt, string? Arm)>(
+            "SELECT name, created_time, value, status, prompt, arm FROM trace_scores WHERE project_id = @project AND created_time >= @from" + (name is null ? "" : " AND name = @name"),
             new { project = caller.ProjectId, from, name });
-        var points = rows.GroupBy(r => (r.Name, Day: DateTimeOffset.FromUnixTimeMilliseconds(r.Time).UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)))
+        var byArm = by == "arm";
+        var points = rows.Where(r => !byArm || r.Prompt is not null)
+            .GroupBy(r => (r.Name, Day: byArm ? "" : DateTimeOffset.FromUnixTimeMilliseconds(r.Time).UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+                Prompt: byArm ? r.Prompt : null, Arm: byArm ? r.Arm : null))
             .Select(g =>
             {
                 var values = g.Where(r => r.Value is not null).Select(r => r.Value!.Value).ToList();
                 var judged = g.Where(r => r.Status is EvalStatus.Pass or EvalStatus.Fail).ToList();
                 return new ScoreTrendPoint(g.Key.Name, g.Key.Day, g.Count(), values.Count == 0 ? null : Math.Round(values.Average(), 6),
-                    judged.Count == 0 ? null : Math.Round((double)judged.Count(r => r.Status == EvalStatus.Pass) / judged.Count, 6));
+                    judged.Count == 0 ? null : Math.Round((double)judged.Count(r => r.Status == EvalStatus.Pass) / judged.Count, 6), g.Key.Prompt, g.Key.Arm);
             })
-            .OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Day, StringComparer.Ordinal).ToList();
+            .OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Day, StringComparer.Ordinal).ThenBy(p => p.Prompt, StringComparer.Ordinal).ThenBy(p => p.Arm, StringComparer.Ordinal)
+            .ToList();
         return new ScoreTrendsResponse(points);
     }
 
@@ -270,7 +301,9 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
                 {
                     score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
                 }
-                await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, score.Reason, score.Status, source, cancellationToken);
+                var (prompt, arm) = PromptOf(span);
+                await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, score.Reason, score.Status, source, prompt, arm,
+                    cancellationToken);
             }
             scored++;
         }

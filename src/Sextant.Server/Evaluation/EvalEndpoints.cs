@@ -88,8 +88,8 @@ internal static class EvalEndpoints
                     json.TraceScoresResponse))
             .Describe("ListScores", "Scores, newest first, of one trace or by name", Tag);
         app.MapGet("/api/v1/scores/trends", async Task<IResult> (HttpContext ctx) =>
-                Ok(await Scores(ctx).TrendsAsync(ctx.Caller(), ctx.Query("name"), ctx.QueryLong("since"), ctx.RequestAborted), json.ScoreTrendsResponse))
-            .Describe("ScoreTrends", "Each score's mean and pass rate per day (since=Unix ms; 30 days by default)", Tag);
+                Ok(await Scores(ctx).TrendsAsync(ctx.Caller(), ctx.Query("name"), ctx.QueryLong("since"), ctx.Query("by"), ctx.RequestAborted), json.ScoreTrendsResponse))
+            .Describe("ScoreTrends", "Each score's mean and pass rate per day, or by=arm per prompt version and A/B arm (since=Unix ms; 30 days by default)", Tag);
         app.MapJson(HttpMethods.Put, "/api/v1/eval/online-rules", json.OnlineEvalRule, async (ctx, caller, req) =>
                 Ok(await Scores(ctx).SetRuleAsync(caller, ctx.Query("name"), req, ctx.RequestAborted), json.OnlineEvalRule))
             .Describe("SetOnlineEvalRule", "Create or change an online evaluation rule: a filter, a sample rate and evaluators for production generations", Tag);

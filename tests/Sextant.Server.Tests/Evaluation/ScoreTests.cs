@@ -49,6 +49,47 @@ public abstract class ScoreTests(EvalFixture fixture)
     }
 
     [Fact]
+    public async Task Online_scores_and_feedback_carry_the_prompt_version_and_ab_arm_so_the_arms_compare()
+    {
+        foreach (var (label, text) in new[] { ("production", "Greet {{name}}."), ("canary", "Greet {{name}} warmly.") })
+        {
+            var made = await Http.PostAsync("/api/v1/prompts/versions?name=ab/greet", new { template = text, config = new { model = "fake/ok-ab" }, labels = new[] { label } });
+            Assert.True(made.Status == 200, made.Body);
+        }
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/prompts/split?name=ab/greet",
+            """{"arms": [{"label": "production", "weight": 1}, {"label": "canary", "weight": 1}]}""")).Status);
+        Assert.Equal(200, (await Http.SendAsync(HttpMethod.Put, "/api/v1/eval/online-rules?name=ab-greets", new JsonObject
+        {
+            ["filter"] = new JsonObject { ["prompt"] = "ab/greet" },
+            ["evaluators"] = new JsonArray(new JsonObject { ["type"] = "contains", ["value"] = "Hello", ["name"] = "ab-greets" }),
+        }.ToJsonString())).Status);
+        var traces = new List<string>();
+        for (var user = 0; user < 20; user++)
+        {
+            var answer = await GatewayCalls.SendAsync(Http, "/v1/chat/completions", """{"model": "prompt:ab/greet", "variables": {"name": "Ada"}}""",
+                request => request.Headers.Add("x-sextant-user", $"user-{user}"));
+            Assert.Equal(200, answer.Status);
+            traces.Add((await GatewayCalls.TraceAsync(Http, answer))["trace"]!["trace_id"]!.GetValue<string>());
+        }
+        JsonArray points = [];
+        for (var attempt = 0; attempt < 100 && points.Sum(p => p!["count"]!.GetValue<int>()) < 20; attempt++)
+        {
+            await Task.Delay(100);
+            points = (await Http.GetJsonAsync("/api/v1/scores/trends?name=ab-greets&by=arm")).Json!["points"]!.AsArray();
+        }
+        // Both arms, each with its version, adding up to every call.
+        Assert.Equal(["production", "canary"], points.Select(p => p!["arm"]!.GetValue<string>()));
+        Assert.Equal(["ab/greet@1", "ab/greet@2"], points.Select(p => p!["prompt"]!.GetValue<string>()));
+        Assert.Equal(20, points.Sum(p => p!["count"]!.GetValue<int>()));
+        Assert.All(points, p => Assert.Equal(1.0, p!["pass_rate"]!.GetValue<double>()));
+
+        var feedback = await Http.PostAsync("/api/v1/scores", new { trace_id = traces[0], name = "ab-thumbs", value = true });
+        Assert.Contains(feedback.Json!["arm"]!.GetValue<string>(), new[] { "production", "canary" });
+        Assert.StartsWith("ab/greet@", feedback.Json!["prompt"]!.GetValue<string>());
+        Assert.Equal(("by", 400), ((await Http.GetJsonAsync("/api/v1/scores/trends?by=week")).Field, (await Http.GetJsonAsync("/api/v1/scores/trends?by=week")).Status));
+    }
+
+    [Fact]
     public async Task A_generation_stored_after_the_rule_passed_its_start_is_still_scored_once()
     {
         var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;

@@ -95,6 +95,9 @@ CREATE TABLE trace_scores (
     comment      TEXT,
     -- pass, fail, error for evaluator scores.
     status       TEXT,
+    -- The prompt version the scored generation used (name@version) and its A/B arm, when it used one.
+    prompt       TEXT,
+    arm          TEXT,
     author       TEXT,
     created_time INTEGER NOT NULL
 );
