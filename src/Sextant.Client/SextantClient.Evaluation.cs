@@ -122,6 +122,10 @@ public sealed partial class SextantClient
             ? await GetEvalExperimentAsync(resume, cancellationToken).ConfigureAwait(false)
             : await CreateEvalExperimentAsync(new CreateEvalExperimentRequest(options.Name, dataset, options.DatasetVersion, new ExperimentTarget("sdk"), options.Evaluators,
                 options.Concurrency, options.Repeat, options.Metadata), cancellationToken).ConfigureAwait(false);
+        if (experiment.Status != "running")
+        {
+            throw new InvalidOperationException($"Experiment {experiment.Id} is {experiment.Status}; only a running sdk experiment can be resumed.");
+        }
         var done = options.ResumeId is null ? [] : (await GetEvalResultsAsync(experiment.Id, null, cancellationToken).ConfigureAwait(false)).Select(r => (r.Item, r.Repetition)).ToHashSet();
         var items = await GetEvalItemsAsync(experiment.Dataset, experiment.DatasetVersion, cancellationToken).ConfigureAwait(false);
         var work = items.SelectMany(item => Enumerable.Range(0, experiment.Repeat).Select(r => (Item: item, Repetition: r))).Where(w => !done.Contains((w.Item.Index, w.Repetition))).ToList();
@@ -150,10 +154,17 @@ public sealed partial class SextantClient
         {
             await RunItemsAsync().ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
-            // What finished is kept, so that a run with ResumeId goes on from there.
-            await FlushAsync(false, CancellationToken.None).ConfigureAwait(false);
+            // Cancelled, or a post failed: what finished and was not posted yet is posted (best effort), so that a
+            // run with ResumeId goes on from there.
+            try
+            {
+                await FlushAsync(false, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or SextantApiException or TimeoutException)
+            {
+            }
             throw;
         }
         await FlushAsync(complete: true, cancellationToken).ConfigureAwait(false);
@@ -178,7 +189,8 @@ public sealed partial class SextantClient
             try
             {
                 pending.Add(new ExperimentOutput(w.Item.Index, w.Repetition, output, error, Math.Round(latency, 3), Scores: scores));
-                full = pending.Count >= 100;
+                // Small posts: the server scores each with the experiment's evaluators, judges included, before it answers.
+                full = pending.Count >= 25;
             }
             finally
             {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Xml;
 using System.Xml.Linq;
 using Sextant.Client;
 using Sextant.Client.Evaluation;
@@ -126,7 +127,9 @@ internal static class EvalCommand
             {
                 // A malformed gate fails before the experiment runs.
                 EvalGate.Check(new ExperimentSummary(0, 0, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, 0, 0,
-                    [.. list.Select(e => new EvaluatorSummary(e.TryGetProperty("name", out var n) ? n.GetString()! : e.GetProperty("type").GetString()!, 0, 0, 0, 0, null))]), gateText);
+                    [.. list.Select(e => new EvaluatorSummary(
+                        e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()!
+                        : e.ValueKind == JsonValueKind.Object && e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "?", 0, 0, 0, 0, null))]), gateText);
             }
             var created = await cli.Client.CreateEvalExperimentAsync(new CreateEvalExperimentRequest(cli.Get(runName), cli.Get(dataset), cli.Get(datasetVersion), target, list,
                 cli.Get(concurrency), cli.Get(repeat)), ct);
@@ -244,13 +247,13 @@ internal static class EvalCommand
                     new XAttribute("time", ((r.LatencyMs ?? 0) / 1000).ToString("0.###", CultureInfo.InvariantCulture)));
                 if (r.Status == EvalStatus.Fail)
                 {
-                    testCase.Add(new XElement("failure", new XAttribute("message", Short(reasons)), reasons));
+                    testCase.Add(new XElement("failure", new XAttribute("message", Xml(Short(reasons))), Xml(reasons)));
                 }
                 else if (r.Status == EvalStatus.Error)
                 {
-                    testCase.Add(new XElement("error", new XAttribute("message", Short(reasons)), reasons));
+                    testCase.Add(new XElement("error", new XAttribute("message", Xml(Short(reasons))), Xml(reasons)));
                 }
-                testCase.Add(new XElement("system-out", r.Output ?? ""));
+                testCase.Add(new XElement("system-out", Xml(r.Output ?? "")));
                 return testCase;
             }));
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
@@ -262,6 +265,10 @@ internal static class EvalCommand
     }
 
     private static string Short(string text) => text.Length > 200 ? text[..200] + "..." : text;
+
+    /// <summary>Text XML 1.0 can hold: other control characters (an output may have any) become U+FFFD.</summary>
+    private static string Xml(string text) =>
+        text.Any(c => !XmlConvert.IsXmlChar(c) && !char.IsSurrogate(c)) ? new string([.. text.Select(c => XmlConvert.IsXmlChar(c) || char.IsSurrogate(c) ? c : '\uFFFD')]) : text;
 
     private static Command Show(ClientOptions options)
     {
@@ -308,7 +315,7 @@ internal static class EvalCommand
             foreach (var m in comparison.Metrics)
             {
                 table.AddRow(Markup.Escape(m.Name), N(m.Baseline, "0.####"), N(m.Candidate, "0.####"), N(m.Delta, "+0.####;-0.####;0"),
-                    $"[{N(m.Low, "0.####")}, {N(m.High, "0.####")}]", m.Significant ? (m.Delta < 0 ? "[red]worse[/]" : "[green]better[/]") : "");
+                    $"[{N(m.Low, "0.####")}, {N(m.High, "0.####")}]", m.Significant ? ((m.Name is "latency_ms" or "cost" ? m.Delta < 0 : m.Delta > 0) ? "[green]better[/]" : "[red]worse[/]") : "");
             }
             cli.Console.Write(table);
             var regressions = comparison.Items.Where(i => i.Change == "regression").ToList();

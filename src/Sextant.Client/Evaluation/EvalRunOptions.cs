@@ -78,6 +78,11 @@ public static partial class EvalGate
     public static List<string> Check(ExperimentSummary summary, string expression)
     {
         var failures = new List<string>();
+        if (summary.Results < summary.Expected)
+        {
+            // A rate over part of the runs proves nothing about the rest.
+            failures.Add($"only {summary.Results} of {summary.Expected} runs finished");
+        }
         foreach (var part in expression.Split([",", "&&"], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var match = Condition().Match(part);

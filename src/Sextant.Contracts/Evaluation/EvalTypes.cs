@@ -140,7 +140,7 @@ public sealed record ExperimentItemSummary(int Item, string? ItemId, int Runs, i
 /// <summary>Outputs of an sdk experiment's items, posted by the process that ran them; the server scores them. Scores: extra ones the caller computed (custom evaluators).</summary>
 public sealed record PostExperimentResultsRequest(IReadOnlyList<ExperimentOutput?>? Results, bool Complete = false);
 
-public sealed record ExperimentOutput(int Item, int Repetition = 0, string? Output = null, string? Error = null, double? LatencyMs = null,
+public sealed record ExperimentOutput(int? Item, int Repetition = 0, string? Output = null, string? Error = null, double? LatencyMs = null,
     long? InputTokens = null, long? OutputTokens = null, double? Cost = null, string? TraceId = null, IReadOnlyList<EvalScore>? Scores = null);
 
 public sealed record PostExperimentResultsResponse(IReadOnlyList<ExperimentResult> Results, ExperimentSummary Summary);

@@ -210,10 +210,8 @@ public sealed partial class EvalDatasetService(SextantDatabase database, TraceSe
     private async Task<EvalDatasetVersion> WriteVersionAsync(Caller caller, string datasetName, List<EvalItem> items, bool replace, string? message, string? description,
         CancellationToken cancellationToken)
     {
-        if (message is { Length: > 2000 })
-        {
-            throw SextantException.Invalid("message", "'message' may be at most 2000 characters.");
-        }
+        EvalText.Check(message, "message", 2000);
+        EvalText.Check(description, "description", 2000);
         var duplicate = items.Where(i => i.Id is not null).GroupBy(i => i.Id, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
@@ -239,13 +237,15 @@ public sealed partial class EvalDatasetService(SextantDatabase database, TraceSe
                 new { taken.Id, previous = taken.Version - 1 }, transaction));
         }
         var byKey = rows.Select((r, i) => (r.ItemKey, i)).ToDictionary(x => x.ItemKey, x => x.i, StringComparer.Ordinal);
+        // Keys made up for items without an id never take an id that an item of this request names.
+        var named = items.Where(i => i.Id is not null).Select(i => i.Id!).ToHashSet(StringComparer.Ordinal);
         foreach (var item in items)
         {
             var key = item.Id;
             if (key is null)
             {
                 var n = rows.Count + 1;
-                while (byKey.ContainsKey(key = "item-" + n.ToString(CultureInfo.InvariantCulture)))
+                while (byKey.ContainsKey(key = "item-" + n.ToString(CultureInfo.InvariantCulture)) || named.Contains(key))
                 {
                     n++;
                 }

@@ -33,7 +33,44 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
     public const int MaxPageSize = 1000;
     private const int BootstrapSamples = 2000;
 
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(120) };
+    /// <summary>A run whose heartbeat is older than this is taken over by another server (or this one, restarted).</summary>
+    public static readonly TimeSpan Stale = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(5);
+
+    // No redirects (a POST answered with a redirect is the target's answer), and never the link-local range, where
+    // cloud metadata services answer.
+    private static readonly HttpClient Http = new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var addresses = await System.Net.Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, cancellationToken);
+            var address = addresses.FirstOrDefault(a => !IsLinkLocal(a))
+                ?? throw new HttpRequestException($"{context.DnsEndPoint.Host} is a link-local address, which experiments may not call.");
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(address, context.DnsEndPoint.Port, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    }) { Timeout = TimeSpan.FromSeconds(120) };
+
+    private static bool IsLinkLocal(System.Net.IPAddress address) =>
+        address.IsIPv6LinkLocal || (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && address.GetAddressBytes() is [169, 254, _, _]);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}\z")]
+    private static partial System.Text.RegularExpressions.Regex HeaderName();
+
+    private static readonly HashSet<string> ContentHeaders = new(StringComparer.OrdinalIgnoreCase) { "Content-Type", "Content-Length", "Content-Encoding", "Host", "Transfer-Encoding" };
+
+    /// <summary>This server's name in the runs it claims.</summary>
+    private readonly string _owner = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
 
     private readonly Channel<long> _queued = Channel.CreateUnbounded<long>();
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
@@ -52,9 +89,22 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         caller.Require(Role.Editor);
         var datasetName = EvalDatasetService.Name(request.Dataset is null ? throw SextantException.Missing("dataset") : request.Dataset);
         var name = request.Name ?? $"{datasetName}-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
-        if (name.Length is 0 or > 200)
+        if (name.Length == 0)
         {
             throw SextantException.Invalid("name", "'name' must be 1-200 characters.");
+        }
+        EvalText.Check(name, "name", 200);
+        if (request.Metadata is { } given)
+        {
+            if (given.Count > 50)
+            {
+                throw SextantException.Invalid("metadata", "'metadata' may have at most 50 entries.");
+            }
+            foreach (var (key, value) in given)
+            {
+                EvalText.Check(key, "metadata", 200);
+                EvalText.Check(value, $"metadata.{key}", 2000);
+            }
         }
         var concurrency = request.Concurrency ?? 4;
         if (concurrency is < 1 or > MaxConcurrency)
@@ -132,6 +182,17 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 if (!Uri.TryCreate(target.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                 {
                     throw SextantException.Invalid("target.url", $"'target.url' must be an absolute http(s) URL; got '{target.Url}'.");
+                }
+                foreach (var (header, value) in target.Headers ?? new Dictionary<string, string>())
+                {
+                    if (!HeaderName().IsMatch(header) || ContentHeaders.Contains(header))
+                    {
+                        throw SextantException.Invalid("target.headers", $"'target.headers' has '{header}', which is not a request header the target may be sent (a token, not Content-Type, Content-Length or Host).");
+                    }
+                    if (value is null || value.Any(c => c is '\r' or '\n' or '\0') || value.Length > 8000)
+                    {
+                        throw SextantException.Invalid("target.headers", $"'target.headers.{header}' must be a single line of at most 8000 characters.");
+                    }
                 }
                 return target with { Prompt = null, Model = null, PromptVersion = null };
             case "sdk":
@@ -229,7 +290,14 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         }
         if (_running.TryGetValue(row.Id, out var running))
         {
-            await running.CancelAsync();
+            try
+            {
+                await running.CancelAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // It finished meanwhile.
+            }
         }
     }
 
@@ -257,12 +325,24 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         {
             throw SextantException.Invalid("results", "At most 1000 results a request.");
         }
+        var seen = new HashSet<(int, int)>();
         for (var i = 0; i < outputs.Count; i++)
         {
             var output = outputs[i] ?? throw SextantException.Invalid($"results[{i}]", $"'results[{i}]' must be an object.");
-            if (!items.ContainsKey(output.Item))
+            if (output.Item is not { } item)
             {
-                throw SextantException.Invalid($"results[{i}].item", $"'results[{i}].item' {output.Item} is not an item of {row.Dataset} version {row.DatasetVersion} (0-{items.Count - 1}).");
+                throw SextantException.Missing($"results[{i}].item");
+            }
+            if (!seen.Add((item, output.Repetition)))
+            {
+                throw SextantException.Invalid($"results[{i}]", $"'results[{i}]' repeats item {item} repetition {output.Repetition}, which this request already has.");
+            }
+            EvalText.Check(output.Output, $"results[{i}].output", 1 << 20);
+            EvalText.Check(output.Error, $"results[{i}].error", 10_000);
+            EvalText.Check(output.TraceId, $"results[{i}].trace_id", 128);
+            if (!items.ContainsKey(item))
+            {
+                throw SextantException.Invalid($"results[{i}].item", $"'results[{i}].item' {item} is not an item of {row.Dataset} version {row.DatasetVersion} (0-{items.Count - 1}).");
             }
             if (output.Repetition < 0 || output.Repetition >= row.Repeats)
             {
@@ -278,19 +358,22 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 {
                     throw SextantException.Invalid($"results[{i}].scores", $"'results[{i}].scores' entries need a name and a status of pass, fail or error.");
                 }
+                EvalText.Check(score.Name, $"results[{i}].scores", 100);
+                EvalText.Check(score.Reason, $"results[{i}].scores", 10_000);
             }
         }
         var graders = Graders.Parse(Evaluators(row), "evaluators", new GraderServices(gateway, caller, null));
-        var stored = new List<ResultRow>();
-        foreach (var output in outputs)
+        // Scored side by side (judges take seconds each), at most the experiment's concurrency at once.
+        var stored = new ResultRow[outputs.Count];
+        await Parallel.ForAsync(0, outputs.Count, new ParallelOptions { MaxDegreeOfParallelism = (int)row.Concurrency, CancellationToken = cancellationToken }, async (i, token) =>
         {
-            var item = items[output!.Item];
+            var output = outputs[i]!;
             var run = new TargetRun(output.Output, output.Error, output.LatencyMs, output.InputTokens, output.OutputTokens, output.Cost, output.TraceId, null);
-            stored.Add(await ScoreAsync(item, output.Repetition, run, graders, output.Scores, cancellationToken));
-        }
+            stored[i] = await ScoreAsync(items[output.Item!.Value], output.Repetition, run, graders, output.Scores, token);
+        });
         await using (var connection = await database.OpenAsync(cancellationToken))
         {
-            await InsertAsync(connection, row.Id, stored, replace: true, cancellationToken);
+            await InsertAsync(connection, row.Id, [.. stored], replace: true, cancellationToken);
             if (request.Complete)
             {
                 await connection.ExecuteAsync("UPDATE eval_experiments SET status = 'completed', finished_time = @now WHERE id = @Id AND status = 'running'", new { row.Id, now = Clock.NowMs() });
@@ -300,15 +383,24 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         return new PostExperimentResultsResponse([.. stored.Select(r => ToResult(r, items[(int)r.Idx]))], experiment.Summary);
     }
 
-    /// <summary>Experiments left queued or running when the server stopped, to resume; sdk experiments resume in their own process.</summary>
+    /// <summary>
+    /// Experiments queued or running that no live server holds (none, or its heartbeat is stale), to run or resume;
+    /// sdk experiments resume in their own process.
+    /// </summary>
     public async Task<IReadOnlyList<long>> UnfinishedAsync(CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<(long Id, string Target)>("SELECT id, target FROM eval_experiments WHERE status IN ('queued', 'running') ORDER BY id");
+        var rows = await connection.QueryAsync<(long Id, string Target)>(
+            "SELECT id, target FROM eval_experiments WHERE status IN ('queued', 'running') AND (owner IS NULL OR owner = @owner OR heartbeat < @stale) ORDER BY id",
+            new { owner = _owner, stale = Clock.NowMs() - (long)Stale.TotalMilliseconds });
         return [.. rows.Where(r => JsonSerializer.Deserialize(r.Target, SextantJsonContext.Default.ExperimentTarget)!.Type != "sdk").Select(r => r.Id)];
     }
 
-    /// <summary>Runs (or resumes) an experiment: every item and repetition without a result, at most Concurrency at once.</summary>
+    /// <summary>
+    /// Runs (or resumes) an experiment: every item and repetition without a result, at most Concurrency at once. The
+    /// server claims the run and keeps a heartbeat on it, so that among replicas sharing a database one runs it, a
+    /// replica takes over a run whose server died, and a cancel made on any replica stops it.
+    /// </summary>
     public async Task RunAsync(long id, CancellationToken stopping)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -316,6 +408,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         {
             return;
         }
+        Task? heartbeat = null;
         try
         {
             ExperimentRow row;
@@ -323,28 +416,45 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
             HashSet<(long, long)> done;
             await using (var connection = await database.OpenAsync(stopping))
             {
-                row = await connection.QuerySingleAsync<ExperimentRow>(Select + " WHERE e.id = @id", new { id });
-                if (row.Status is not ("queued" or "running"))
+                var now = Clock.NowMs();
+                var claimed = await connection.ExecuteAsync(
+                    """
+                    UPDATE eval_experiments SET owner = @owner, heartbeat = @now, status = 'running'
+                    WHERE id = @id AND status IN ('queued', 'running') AND (owner IS NULL OR owner = @owner OR heartbeat < @stale)
+                    """,
+                    new { id, owner = _owner, now, stale = now - (long)Stale.TotalMilliseconds });
+                if (claimed == 0)
                 {
                     return;
                 }
+                row = await connection.QuerySingleAsync<ExperimentRow>(Select + " WHERE e.id = @id", new { id });
                 var project = await connection.QuerySingleAsync<string>("SELECT name FROM projects WHERE id = @ProjectId", new { row.ProjectId });
                 caller = new Caller(row.ProjectId, project, Role.Editor, Anonymous: row.CreatedBy == "anonymous", KeyId: row.CreatedBy == "anonymous" ? null : row.CreatedBy);
-                await connection.ExecuteAsync("UPDATE eval_experiments SET status = 'running' WHERE id = @id AND status = 'queued'", new { id });
                 done = [.. (await connection.QueryAsync<(long, long)>("SELECT idx, repetition FROM eval_results WHERE experiment_id = @id", new { id }))];
             }
+            heartbeat = HeartbeatAsync(id, cancel);
             var target = JsonSerializer.Deserialize(row.Target, SextantJsonContext.Default.ExperimentTarget)!;
             var items = (await datasets.LoadAsync(row.ProjectId, row.Dataset, (int)row.DatasetVersion, stopping)).Items;
             var graders = Graders.Parse(Evaluators(row), "evaluators", new GraderServices(gateway, caller, null));
             var work = items.SelectMany(item => Enumerable.Range(0, (int)row.Repeats).Select(r => (Item: item, Repetition: r)))
                 .Where(w => !done.Contains((w.Item.Index, w.Repetition))).ToList();
             var finished = Channel.CreateBounded<ResultRow>(new BoundedChannelOptions(1024) { SingleReader = true });
-            var writer = WriteResultsAsync(id, finished.Reader);
+            // A writer that fails stops the runs (they would wait on a full channel for ever) and fails the experiment.
+            var writer = WriteResultsAsync(id, finished.Reader, cancel);
             try
             {
                 await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = (int)row.Concurrency, CancellationToken = cancel.Token }, async (w, token) =>
                 {
-                    var run = await RunTargetAsync(caller, target, row, w.Item, token);
+                    TargetRun run;
+                    try
+                    {
+                        run = await RunTargetAsync(caller, target, row, w.Item, token);
+                    }
+                    catch (Exception e) when (!token.IsCancellationRequested)
+                    {
+                        // Whatever the target did, it is this run's error, not the experiment's.
+                        run = new TargetRun(null, $"the target failed: {e.Message}", null, null, null, null, null, null);
+                    }
                     await finished.Writer.WriteAsync(await ScoreAsync(w.Item, w.Repetition, run, graders, null, token), token);
                 });
             }
@@ -358,36 +468,79 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 await connection.ExecuteAsync("UPDATE eval_experiments SET status = 'completed', finished_time = @now WHERE id = @id AND status = 'running'", new { id, now = Clock.NowMs() });
             }
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested && !_failed.ContainsKey(id))
         {
             // Cancelled by a user (the status says so), or the server is stopping: it resumes at the next start.
         }
         catch (Exception e)
         {
-            logger.LogError(e, "Experiment {Id} failed", id);
+            var error = _failed.TryRemove(id, out var writeError) ? writeError : e;
+            logger.LogError(error, "Experiment {Id} failed", id);
             await using var connection = await database.OpenAsync(CancellationToken.None);
-            await connection.ExecuteAsync("UPDATE eval_experiments SET status = 'failed', error = @error, finished_time = @now WHERE id = @id",
-                new { id, error = e.Message, now = Clock.NowMs() });
+            await connection.ExecuteAsync("UPDATE eval_experiments SET status = 'failed', error = @error, finished_time = @now WHERE id = @id AND status IN ('queued', 'running')",
+                new { id, error = EvalText.Clean(error.Message), now = Clock.NowMs() });
         }
         finally
         {
             _running.TryRemove(id, out _);
+            await cancel.CancelAsync();
+            if (heartbeat is not null)
+            {
+                await heartbeat;
+            }
+        }
+    }
+
+    private readonly ConcurrentDictionary<long, Exception> _failed = new();
+
+    /// <summary>Every few seconds: says this server still runs the experiment, and stops it when it was cancelled (on any replica) or taken over.</summary>
+    private async Task HeartbeatAsync(long id, CancellationTokenSource cancel)
+    {
+        using var timer = new PeriodicTimer(Heartbeat);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancel.Token))
+            {
+                await using var connection = await database.OpenAsync(cancel.Token);
+                var status = await connection.ExecuteScalarAsync<string?>(
+                    "UPDATE eval_experiments SET heartbeat = @now WHERE id = @id AND owner = @owner RETURNING status", new { id, owner = _owner, now = Clock.NowMs() });
+                if (status != "running")
+                {
+                    await cancel.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException)
+        {
+            logger.LogWarning(e, "The heartbeat of experiment {Id} could not be written", id);
         }
     }
 
     /// <summary>Stores finished runs in batches: one transaction for whatever has finished meanwhile.</summary>
-    private async Task WriteResultsAsync(long id, ChannelReader<ResultRow> finished)
+    private async Task WriteResultsAsync(long id, ChannelReader<ResultRow> finished, CancellationTokenSource cancel)
     {
         var batch = new List<ResultRow>();
-        while (await finished.WaitToReadAsync())
+        try
         {
-            batch.Clear();
-            while (batch.Count < 500 && finished.TryRead(out var row))
+            while (await finished.WaitToReadAsync())
             {
-                batch.Add(row);
+                batch.Clear();
+                while (batch.Count < 500 && finished.TryRead(out var row))
+                {
+                    batch.Add(row);
+                }
+                await using var connection = await database.OpenAsync();
+                await InsertAsync(connection, id, batch, replace: false, CancellationToken.None);
             }
-            await using var connection = await database.OpenAsync();
-            await InsertAsync(connection, id, batch, replace: false, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            _failed[id] = e;
+            await cancel.CancelAsync();
         }
     }
 
@@ -545,7 +698,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 {
                     score = await grader.ScoreAsync(input, cancellationToken);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
                 {
                     score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
                 }
@@ -557,8 +710,8 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
             : scores.Any(s => s.Status == EvalStatus.Fail) ? EvalStatus.Fail
             : scores.Any(s => s.Status == EvalStatus.Error) ? EvalStatus.Error
             : EvalStatus.Pass;
-        return new ResultRow(item.Index, repetition, status, run.Output, run.Error, run.LatencyMs, run.InputTokens, run.OutputTokens, run.Cost, run.TraceId,
-            JsonSerializer.Serialize(scores, SextantJsonContext.Default.ListEvalScore));
+        return new ResultRow(item.Index, repetition, status, EvalText.Clean(run.Output), EvalText.Clean(run.Error), run.LatencyMs, run.InputTokens, run.OutputTokens, run.Cost,
+            run.TraceId, EvalText.Clean(JsonSerializer.Serialize(scores, SextantJsonContext.Default.ListEvalScore))!);
     }
 
     /// <summary>
@@ -738,9 +891,12 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         new((int)r.Idx, item?.Item.Id, (int)r.Repetition, r.Status, r.Output, r.Error, r.LatencyMs, r.InputTokens, r.OutputTokens, r.Cost, r.TraceId, ParseScores(r.Scores),
             item?.Item.Input, item?.Item.Expected);
 
+    /// <summary>An experiment as the API shows it: an http target's header values (credentials, often) are not shown.</summary>
     private static EvalExperiment ToExperiment(ExperimentRow row, ExperimentSummary summary) => new(
         row.ExperimentId, row.Name, row.Dataset, (int)row.DatasetVersion,
-        JsonSerializer.Deserialize(row.Target, SextantJsonContext.Default.ExperimentTarget)!,
+        JsonSerializer.Deserialize(row.Target, SextantJsonContext.Default.ExperimentTarget)! is var target && target.Headers is { Count: > 0 } headers
+            ? target with { Headers = headers.ToDictionary(h => h.Key, _ => "(hidden)") }
+            : target,
         Evaluators(row), (int)row.Concurrency, (int)row.Repeats, row.Status, row.Error,
         row.Metadata is null ? null : JsonSerializer.Deserialize(row.Metadata, CoreJsonContext.Default.DictionaryStringString),
         row.CreatedBy, row.CreatedTime, row.FinishedTime, summary);

@@ -15,6 +15,7 @@ public sealed class LocalEmbedder : IDisposable
 {
     public const int MaxBatch = 64;
     private const int CacheEntries = 10_000;
+    private const int MaxCachedLength = 2_000;
 
     private static readonly Lazy<LocalEmbedder> Instance = new(() => new LocalEmbedder(), LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -26,7 +27,7 @@ public sealed class LocalEmbedder : IDisposable
     private readonly SentenceEncoder _encoder = new(new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL });
     private readonly Channel<(string Text, TaskCompletionSource<float[]> Done)> _queue = Channel.CreateUnbounded<(string, TaskCompletionSource<float[]>)>(new UnboundedChannelOptions { SingleReader = false });
     private readonly ConcurrentDictionary<string, float[]> _cache = new(StringComparer.Ordinal);
-    private readonly Task[] _workers;
+    private readonly Thread[] _workers;
 
     private LocalEmbedder()
     {
@@ -34,7 +35,14 @@ public sealed class LocalEmbedder : IDisposable
         // return them now rather than whenever a full collection next happens (about 180 MB on a server at rest).
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        _workers = [.. Enumerable.Range(0, Math.Max(2, Environment.ProcessorCount)).Select(_ => Task.Run(LoopAsync))];
+        // Dedicated threads, not the thread pool's: an ONNX Runtime call holds its thread for tens of milliseconds,
+        // which on a small machine would starve the requests the pool serves.
+        _workers = [.. Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i =>
+        {
+            var thread = new Thread(Loop) { IsBackground = true, Name = $"sextant-embedder-{i}" };
+            thread.Start();
+            return thread;
+        })];
     }
 
     public async Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
@@ -59,10 +67,10 @@ public sealed class LocalEmbedder : IDisposable
         return result;
     }
 
-    private async Task LoopAsync()
+    private void Loop()
     {
         var batch = new List<(string Text, TaskCompletionSource<float[]> Done)>(MaxBatch);
-        while (await _queue.Reader.WaitToReadAsync())
+        while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             batch.Clear();
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var request))
@@ -81,7 +89,8 @@ public sealed class LocalEmbedder : IDisposable
                 for (var i = 0; i < distinct.Length; i++)
                 {
                     byText[distinct[i]] = vectors[i];
-                    if (_cache.Count < CacheEntries)
+                    // Short texts only (expected answers, references), so the cache stays small whatever the outputs are.
+                    if (_cache.Count < CacheEntries && distinct[i].Length <= MaxCachedLength)
                     {
                         _cache[distinct[i]] = vectors[i];
                     }

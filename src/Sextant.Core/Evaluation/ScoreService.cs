@@ -20,6 +20,9 @@ namespace Sextant.Core.Evaluation;
 public sealed partial class ScoreService(SextantDatabase database, TraceService traces, IGatewayCaller gateway, ILogger<ScoreService> logger)
 {
     public const int MaxCommentLength = 4000;
+
+    /// <summary>This server's name in the rule leases it takes.</summary>
+    private readonly string _owner = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
     public const int MaxSpansPerTick = 5000;
 
     /// <summary>Generations of experiments and judges are never sampled by online rules (a judge would judge itself).</summary>
@@ -52,17 +55,16 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         {
             throw SextantException.Invalid("source", $"'source' must be human or api; got '{source}'.");
         }
-        if (request.Comment is { Length: > MaxCommentLength })
-        {
-            throw SextantException.Invalid("comment", $"'comment' is at most {MaxCommentLength} characters.");
-        }
+        EvalText.Check(request.TraceId, "trace_id", 128);
+        EvalText.Check(request.SpanId, "span_id", 128);
+        EvalText.Check(request.Comment, "comment", MaxCommentLength);
         var (type, value, text) = request.Value switch
         {
             null or { ValueKind: JsonValueKind.Null } when request.Comment is not null => ("comment", (double?)null, (string?)null),
             { ValueKind: JsonValueKind.Number } n when double.IsFinite(n.GetDouble()) => ("numeric", n.GetDouble(), null),
             { ValueKind: JsonValueKind.True } => ("boolean", 1, null),
             { ValueKind: JsonValueKind.False } => ("boolean", 0, null),
-            { ValueKind: JsonValueKind.String } s when s.GetString()!.Length is > 0 and <= 200 => ("categorical", null, s.GetString()),
+            { ValueKind: JsonValueKind.String } s when s.GetString()!.Length is > 0 and <= 200 && !s.GetString()!.Contains('\0', StringComparison.Ordinal) => ("categorical", null, s.GetString()),
             _ => throw SextantException.Invalid("value", "'value' must be a number, true or false (thumbs up or down), or a category (a string of 1-200 characters); or give only a 'comment'."),
         };
         // The generation's prompt and A/B arm, when the trace is already stored, so feedback compares arms too.
@@ -263,15 +265,20 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         var graders = Graders.Parse(JsonSerializer.Deserialize(rule.Evaluators, CoreJsonContext.Default.ListJsonElement), "evaluators", new GraderServices(gateway, caller, null));
         // Never before the rule was made: a new rule scores what comes after it.
         var from = Math.Max(rule.Watermark - (long)lookback.TotalMicroseconds, rule.CreatedTime * 1000);
-        var spans = new List<Span>();
-        string? page = null;
-        do
+        // One replica at a time scores a rule: the lease is taken for a minute and given back when the pass ends.
+        await using (var connection = await database.OpenAsync(cancellationToken))
         {
-            var response = await traces.ListSpansAsync(caller, new TraceService.TraceFilter(From: from, To: upTo, Model: filter.Model), "generation", 1000, page, cancellationToken);
-            spans.AddRange(response.Spans);
-            page = response.NextPageToken;
+            var now = Clock.NowMs();
+            if (await connection.ExecuteAsync(
+                    "UPDATE online_eval_rules SET lease_owner = @owner, lease_until = @until WHERE id = @Id AND (lease_owner IS NULL OR lease_owner = @owner OR lease_until < @now)",
+                    new { rule.Id, owner = _owner, until = now + 60_000, now }) == 0)
+            {
+                return 0;
+            }
         }
-        while (page is not null && spans.Count < MaxSpansPerTick);
+        // Oldest first from the window's start, so that a pass that stops at its limit goes on from there next time.
+        var spans = await traces.GenerationsAsync(rule.ProjectId, from, upTo, filter.Model, MaxSpansPerTick, cancellationToken);
+        var capped = spans.Count >= MaxSpansPerTick;
         var source = "online:" + rule.Name;
         HashSet<(string, string?)> done;
         await using (var connection = await database.OpenAsync(cancellationToken))
@@ -302,16 +309,18 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
                     score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
                 }
                 var (prompt, arm) = PromptOf(span);
-                await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, score.Reason, score.Status, source, prompt, arm,
+                await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, EvalText.Clean(score.Reason), score.Status, source, prompt, arm,
                     cancellationToken);
             }
             scored++;
         }
-        // When the tick stopped at its limit, the watermark moves only past the spans it looked at.
-        var watermark = spans.Count >= MaxSpansPerTick && page is not null ? spans.Min(s => s.StartTime) : upTo;
-        await using (var connection = await database.OpenAsync(cancellationToken))
+        // When the pass stopped at its limit, the watermark moves only to the last span it looked at.
+        var watermark = capped ? spans[^1].StartTime : upTo;
+        await using (var connection = await database.OpenAsync(CancellationToken.None))
         {
-            await connection.ExecuteAsync("UPDATE online_eval_rules SET watermark = @watermark WHERE id = @Id AND watermark < @watermark", new { rule.Id, watermark });
+            await connection.ExecuteAsync(
+                "UPDATE online_eval_rules SET watermark = CASE WHEN watermark < @watermark THEN @watermark ELSE watermark END, lease_owner = NULL, lease_until = NULL WHERE id = @Id AND lease_owner = @owner",
+                new { rule.Id, watermark, owner = _owner });
         }
         return scored;
     }

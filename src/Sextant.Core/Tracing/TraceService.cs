@@ -384,6 +384,17 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         return new SpansResponse([.. rows.Take(limit).Select(r => r.ToSpan())], next);
     }
 
+    /// <summary>Generations that started in [from, to), oldest first (online evaluation walks forward through them).</summary>
+    internal async Task<List<Span>> GenerationsAsync(long project, long from, long to, string? model, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<SpanRow>(
+            $"SELECT {SpanRow.Columns} FROM spans WHERE project_id = @project AND start_time >= @from AND start_time < @to AND kind = 'generation'"
+            + (model is null ? "" : " AND model = @model") + " ORDER BY start_time LIMIT @limit",
+            new { project, from, to, model, limit });
+        return [.. rows.Select(r => r.ToSpan())];
+    }
+
     public async Task<SessionsResponse> ListSessionsAsync(Caller caller, long? from, long? to, string? userId, long? maxResults, CancellationToken cancellationToken = default)
     {
         var limit = PageSize(maxResults);

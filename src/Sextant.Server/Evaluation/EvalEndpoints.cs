@@ -17,7 +17,7 @@ internal static class EvalEndpoints
     {
         var json = SextantJsonContext.Default;
         app.MapGet("/api/v1/eval/datasets", async Task<IResult> (HttpContext ctx) =>
-                Ok(await Datasets(ctx).ListAsync(ctx.Caller(), (int?)ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted), json.EvalDatasetsResponse))
+                Ok(await Datasets(ctx).ListAsync(ctx.Caller(), ctx.QueryInt("max_results"), ctx.Query("page_token"), ctx.RequestAborted), json.EvalDatasetsResponse))
             .Describe("ListEvalDatasets", "Eval datasets by name, with their latest version and item count", Tag);
         app.MapJsonPost("/api/v1/eval/datasets/items", json.AddEvalItemsRequest, async (ctx, caller, req) =>
                 Ok(await Datasets(ctx).AddItemsAsync(caller, ctx.Query("name"), req, ctx.RequestAborted), json.EvalDatasetVersion))
@@ -46,7 +46,7 @@ internal static class EvalEndpoints
                 Ok(await Datasets(ctx).VersionsAsync(ctx.Caller(), ctx.Query("name"), ctx.RequestAborted), json.EvalDatasetVersionsResponse))
             .Describe("ListEvalDatasetVersions", "A dataset's versions, newest first", Tag);
         app.MapGet("/api/v1/eval/datasets/items", async Task<IResult> (HttpContext ctx) =>
-                Ok(await Datasets(ctx).ItemsAsync(ctx.Caller(), ctx.Query("name"), (int?)ctx.QueryLong("version"), (int?)ctx.QueryLong("max_results"), ctx.Query("page_token"),
+                Ok(await Datasets(ctx).ItemsAsync(ctx.Caller(), ctx.Query("name"), ctx.QueryInt("version"), ctx.QueryInt("max_results"), ctx.Query("page_token"),
                     ctx.RequestAborted), json.EvalItemsResponse))
             .Describe("ListEvalItems", "The items of a dataset version (the latest by default), in order", Tag);
 
@@ -54,14 +54,14 @@ internal static class EvalEndpoints
                 Ok(await Experiments(ctx).CreateAsync(caller, req, ctx.RequestAborted), json.EvalExperiment))
             .Describe("CreateEvalExperiment", "Run a dataset version against a target (prompt, model, http, or sdk), scored by evaluators; it runs in the background", Tag);
         app.MapGet("/api/v1/eval/experiments", async Task<IResult> (HttpContext ctx) =>
-                Ok(await Experiments(ctx).ListAsync(ctx.Caller(), ctx.Query("dataset"), (int?)ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted),
+                Ok(await Experiments(ctx).ListAsync(ctx.Caller(), ctx.Query("dataset"), ctx.QueryInt("max_results"), ctx.Query("page_token"), ctx.RequestAborted),
                     json.EvalExperimentsResponse))
             .Describe("ListEvalExperiments", "Experiments, newest first, optionally of one dataset, with their summaries", Tag);
         app.MapGet("/api/v1/eval/experiments/{id}", async Task<IResult> (HttpContext ctx, string id) =>
                 Ok(await Experiments(ctx).GetAsync(ctx.Caller(), id, ctx.RequestAborted), json.EvalExperiment))
             .Describe("GetEvalExperiment", "An experiment: status and summary (pass rate, errors, flaky items, per evaluator, latency, tokens, cost)", Tag);
         app.MapGet("/api/v1/eval/experiments/{id}/results", async Task<IResult> (HttpContext ctx, string id) =>
-                Ok(await Experiments(ctx).ResultsAsync(ctx.Caller(), id, ctx.Query("status"), (int?)ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted),
+                Ok(await Experiments(ctx).ResultsAsync(ctx.Caller(), id, ctx.Query("status"), ctx.QueryInt("max_results"), ctx.Query("page_token"), ctx.RequestAborted),
                     json.ExperimentResultsResponse))
             .Describe("ListEvalExperimentResults", "Per item and repetition: input, expected, output, scores with reasons; status=fail|error|pass filters", Tag);
         app.MapGet("/api/v1/eval/experiments/{id}/items", async Task<IResult> (HttpContext ctx, string id) =>
@@ -84,7 +84,7 @@ internal static class EvalEndpoints
                 Ok(await Scores(ctx).CreateAsync(caller, req, ctx.RequestAborted), json.TraceScore))
             .Describe("CreateScore", "Feedback on a trace or span: a number, true/false (thumbs), a category, and/or a comment", Tag);
         app.MapGet("/api/v1/scores", async Task<IResult> (HttpContext ctx) =>
-                Ok(await Scores(ctx).ListAsync(ctx.Caller(), ctx.Query("trace_id"), ctx.Query("name"), (int?)ctx.QueryLong("max_results"), ctx.Query("page_token"), ctx.RequestAborted),
+                Ok(await Scores(ctx).ListAsync(ctx.Caller(), ctx.Query("trace_id"), ctx.Query("name"), ctx.QueryInt("max_results"), ctx.Query("page_token"), ctx.RequestAborted),
                     json.TraceScoresResponse))
             .Describe("ListScores", "Scores, newest first, of one trace or by name", Tag);
         app.MapGet("/api/v1/scores/trends", async Task<IResult> (HttpContext ctx) =>

@@ -4,40 +4,68 @@ using Sextant.Server;
 namespace Sextant.Server.Evaluation;
 
 /// <summary>
-/// Runs the experiments made on this server, and at start-up resumes the ones a stopped (or crashed) server left
-/// unfinished. At most a few run at once; each limits its own concurrency.
+/// Runs the experiments made on this server, and every few seconds looks for experiments no live server holds (this
+/// one before a crash, or another replica that died) to resume them. At most a few run at once; each limits its own
+/// concurrency.
 /// </summary>
 internal sealed class ExperimentWorker(ExperimentService experiments, ILogger<ExperimentWorker> logger) : BackgroundService
 {
     private const int MaxExperimentsAtOnce = 4;
+    private static readonly TimeSpan Scan = TimeSpan.FromSeconds(5);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var slots = new SemaphoreSlim(MaxExperimentsAtOnce);
-        var running = new List<Task>();
+        var running = new System.Collections.Concurrent.ConcurrentDictionary<long, Task>();
         async Task StartAsync(long id)
         {
+            if (running.ContainsKey(id))
+            {
+                return;
+            }
             await slots.WaitAsync(stoppingToken);
-            running.RemoveAll(t => t.IsCompleted);
-            running.Add(Task.Run(async () =>
+            running[id] = Task.Run(async () =>
             {
                 try
                 {
                     await experiments.RunAsync(id, stoppingToken);
                 }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogError(e, "Experiment {Id} could not be run", id);
+                }
                 finally
                 {
+                    running.TryRemove(id, out _);
                     slots.Release();
                 }
-            }, CancellationToken.None));
+            }, CancellationToken.None);
         }
+        var scanning = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(Scan);
+            do
+            {
+                try
+                {
+                    foreach (var id in await experiments.UnfinishedAsync(stoppingToken))
+                    {
+                        if (!running.ContainsKey(id))
+                        {
+                            logger.LogInformation("Resuming experiment {Id}", id);
+                            await StartAsync(id);
+                        }
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning(e, "Looking for experiments to resume failed; trying again in {Interval}", Scan);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }, CancellationToken.None);
         try
         {
-            foreach (var id in await experiments.UnfinishedAsync(stoppingToken))
-            {
-                logger.LogInformation("Resuming experiment {Id}", id);
-                await StartAsync(id);
-            }
             await foreach (var id in experiments.Queued.ReadAllAsync(stoppingToken))
             {
                 await StartAsync(id);
@@ -46,7 +74,14 @@ internal sealed class ExperimentWorker(ExperimentService experiments, ILogger<Ex
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        await Task.WhenAll(running);
+        try
+        {
+            await scanning;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await Task.WhenAll(running.Values);
     }
 }
 

@@ -15,7 +15,8 @@ internal sealed class GatewayCaller(GatewayProxy proxy, IServiceProvider service
 {
     public async Task<GatewayAnswer> ChatAsync(Caller caller, JsonObject request, IReadOnlyList<string> tags, CancellationToken cancellationToken)
     {
-        request.Remove("stream");
+        // Never a stream: a prompt's config may ask for one, and only a missing field takes the config's value.
+        request["stream"] = false;
         var (status, body, traceId, span, ms) = await CallAsync(caller, "chat", request, tags, cancellationToken);
         if (status is < 200 or >= 300)
         {

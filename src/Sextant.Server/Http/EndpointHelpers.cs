@@ -62,4 +62,12 @@ internal static class EndpointHelpers
             ? value
             : throw SextantException.Invalid(name, $"'{name}' must be an integer; got '{text}'.");
     }
+
+    /// <summary>A query integer that must fit an int (a page size, a version number).</summary>
+    public static int? QueryInt(this HttpContext context, string name) => context.QueryLong(name) switch
+    {
+        null => null,
+        >= int.MinValue and <= int.MaxValue and var value => (int)value,
+        _ => throw SextantException.Invalid(name, $"'{name}' is out of range; got '{context.Query(name)}'."),
+    };
 }

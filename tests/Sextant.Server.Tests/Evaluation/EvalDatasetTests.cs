@@ -95,6 +95,11 @@ public abstract class EvalDatasetTests(EvalFixture fixture)
         var versions = (await Http.GetJsonAsync("/api/v1/eval/datasets/versions?name=qa/broken")).Json!["versions"]!.AsArray();
         Assert.Single(versions);
         Assert.Single(await ItemsAsync("qa/broken"));
+        // A key made up for an item without an id never takes an id another item names.
+        var keys = await Http.PostAsync("/api/v1/eval/datasets/items?name=qa/keys", new { items = new object[] { new { input = "a" }, new { id = "item-1", input = "b" } } });
+        Assert.Equal((2, 2), (keys.Json!["item_count"]!.GetValue<int>(), keys.Json["added"]!.GetValue<int>()));
+        var badMessage = await Http.PostAsync("/api/v1/eval/datasets/items?name=qa/keys", new { items = new object[] { new { input = "c" } }, message = "bad\u0000" });
+        Assert.Equal(("message", 400), (badMessage.Field, badMessage.Status));
         var empty = await Http.PostAsync("/api/v1/eval/datasets/items?name=qa/broken", new { items = new object[] { new { metadata = new { a = 1 } } } });
         Assert.Equal(("items[0]", 400), (empty.Field, empty.Status));
         var badName = await Http.PostAsync("/api/v1/eval/datasets/items?name=../x", new { items = Array.Empty<object>() });

@@ -46,6 +46,14 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
             new { id = "es", input = new { country = "Spain" }, expected = "Madrid is the capital of Spain." },
             new { id = "de", input = new { country = "Germany" }, expected = "Berlin." });
         var version = await PromptAsync("exp/capital", "What is the capital of {{country}}?", "fake/script-qa", "staging");
+        // A config that asks for a stream (as an application's might) still gives experiments whole answers.
+        var streamed = await Http.PostAsync("/api/v1/prompts/versions?name=exp/capital", new
+        {
+            template = new object[] { new { role = "user", content = "What is the capital of {{country}}?" } },
+            config = new { model = "fake/script-qa", stream = true },
+            labels = new[] { "staging" },
+        });
+        version = streamed.Json!["version"]!.GetValue<int>();
         var experiment = await Experiments.RunAsync(Http, new
         {
             name = "capitals-v1",
@@ -225,6 +233,12 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
         var (app, address) = await FakeHost.StartAsync(web => web.MapPost("/answer", async (Microsoft.AspNetCore.Http.HttpContext ctx) =>
         {
             var body = (await JsonNode.ParseAsync(ctx.Request.Body))!;
+            Assert.Equal("Bearer secret-token", ctx.Request.Headers.Authorization.ToString());
+            if (body["id"]!.GetValue<string>() == "redirect")
+            {
+                ctx.Response.Redirect("/elsewhere");
+                return;
+            }
             if (body["id"]!.GetValue<string>() == "boom")
             {
                 ctx.Response.StatusCode = 500;
@@ -238,11 +252,11 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
             });
         }));
         await using var _ = app;
-        await DatasetAsync("exp/http", new { id = "ok", input = new { q = "hi" } }, new { id = "boom", input = new { q = "x" } });
+        await DatasetAsync("exp/http", new { id = "ok", input = new { q = "hi" } }, new { id = "boom", input = new { q = "x" } }, new { id = "redirect", input = new { q = "y" } });
         var experiment = await Experiments.RunAsync(Http, new
         {
             dataset = "exp/http",
-            target = new { type = "http", url = address + "/answer" },
+            target = new { type = "http", url = address + "/answer", headers = new Dictionary<string, string> { ["Authorization"] = "Bearer secret-token" } },
             evaluators = new object[]
             {
                 new { type = "starts-with", value = "Echo:" },
@@ -257,6 +271,16 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
         Assert.True(Fake.Hits.ContainsKey("emb-sim"));
         Assert.Equal("error", results[1]!["status"]!.GetValue<string>());
         Assert.Contains("HTTP 500: exploded", results[1]!["error"]!.GetValue<string>());
+        // A redirect is the target's answer (an error), not followed.
+        Assert.Contains("HTTP 302", results[2]!["error"]!.GetValue<string>());
+        // The header's value (a credential) is never shown back.
+        Assert.Equal("(hidden)", experiment["target"]!["headers"]!["Authorization"]!.GetValue<string>());
+        var contentType = await Http.PostAsync("/api/v1/eval/experiments", new
+        {
+            dataset = "exp/http",
+            target = new { type = "http", url = address + "/answer", headers = new Dictionary<string, string> { ["Content-Type"] = "text/plain" } },
+        });
+        Assert.Equal(("target.headers", 400), (contentType.Field, contentType.Status));
     }
 
     [Fact]
@@ -280,10 +304,26 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
         await Refused(new { dataset = "exp/bad", target = new { type = "prompt", prompt = "exp/none@production" } }, "target.prompt");
         await Refused(new { dataset = "exp/bad", target, concurrency = 0 }, "concurrency");
         await Refused(new { dataset = "exp/bad", target, repeat = 99 }, "repeat");
+        await Refused(new { name = "bad\u0000name", dataset = "exp/bad", target }, "name");
         var missing = await Http.PostAsync("/api/v1/eval/experiments", new { dataset = "exp/missing", target });
         Assert.Equal(404, missing.Status);
         var none = (await Http.GetJsonAsync("/api/v1/eval/experiments?dataset=exp/bad")).Json!["experiments"]!.AsArray();
         Assert.Empty(none);
+
+        // Results posted by an SDK: each run once a request, each names its item; nothing of a refused request is kept.
+        var sdk = await Http.PostAsync("/api/v1/eval/experiments", new { dataset = "exp/bad", target = new { type = "sdk" }, evaluators = new object[] { new { type = "equals" } } });
+        var id = sdk.Json!["id"]!.GetValue<string>();
+        var twice = await Http.PostAsync($"/api/v1/eval/experiments/{id}/results", new { results = new object[] { new { item = 0, output = "y" }, new { item = 0, output = "z" } } });
+        Assert.Equal(("results[1]", 400), (twice.Field, twice.Status));
+        var noItem = await Http.PostAsync($"/api/v1/eval/experiments/{id}/results", new { results = new object[] { new { output = "y" } } });
+        Assert.Equal(("results[0].item", 400), (noItem.Field, noItem.Status));
+        var outOfRange = await Http.PostAsync($"/api/v1/eval/experiments/{id}/results", new { results = new object[] { new { item = 5, output = "y" } } });
+        Assert.Equal(("results[0].item", 400), (outOfRange.Field, outOfRange.Status));
+        Assert.Equal(0, (await Http.GetJsonAsync($"/api/v1/eval/experiments/{id}")).Json!["summary"]!["results"]!.GetValue<int>());
+        var posted = await Http.PostAsync($"/api/v1/eval/experiments/{id}/results", new { results = new object[] { new { item = 0, output = "y" } }, complete = true });
+        Assert.Equal(("pass", "completed"), (posted.Json!["results"]![0]!["status"]!.GetValue<string>(),
+            (await Http.GetJsonAsync($"/api/v1/eval/experiments/{id}")).Json!["status"]!.GetValue<string>()));
+        Assert.Equal(409, (await Http.PostAsync($"/api/v1/eval/experiments/{id}/results", new { results = new object[] { new { item = 0, output = "y" } } })).Status);
         Assert.Equal(404, (await Http.GetJsonAsync("/api/v1/eval/experiments/0000000000000000")).Status);
         Assert.Equal(400, (await Http.GetJsonAsync("/api/v1/eval/experiments/0000000000000000/results?status=meh")).Status);
     }

@@ -56,7 +56,10 @@ CREATE TABLE eval_experiments (
     metadata        TEXT,
     created_by      TEXT,
     created_time    INTEGER NOT NULL,
-    finished_time   INTEGER
+    finished_time   INTEGER,
+    -- The server running it and when it last said so; another replica takes over a run whose heartbeat is stale.
+    owner           TEXT,
+    heartbeat       INTEGER
 );
 CREATE INDEX eval_experiments_by_project ON eval_experiments (project_id, id);
 CREATE INDEX eval_experiments_unfinished ON eval_experiments (status) WHERE status IN ('queued', 'running');
@@ -116,6 +119,9 @@ CREATE TABLE online_eval_rules (
     enabled      INTEGER NOT NULL,
     -- Spans that started up to here (Unix microseconds) have been looked at.
     watermark    INTEGER NOT NULL,
+    -- One replica at a time scores a rule: it holds the lease until then.
+    lease_owner  TEXT,
+    lease_until  INTEGER,
     created_time INTEGER NOT NULL,
     UNIQUE (project_id, name)
 );
