@@ -64,6 +64,20 @@ public sealed class TraceUiTests(SeededFixture fixture) : IClassFixture<SeededFi
     }
 
     [Fact]
+    public async Task Picked_traces_become_eval_dataset_items()
+    {
+        var page = await fixture.NewPageAsync();
+        await page.GotoInteractiveAsync("/ui/traces");
+        await page.GetByTestId("trace-row").Filter(new() { HasText = "support agent" }).GetByTestId("pick-trace").CheckAsync();
+        await page.GetByTestId("dataset-name").FillAsync("support/from-traces");
+        await page.GetByTestId("add-to-dataset").ClickAsync();
+        await Expect(page.GetByTestId("added")).ToContainTextAsync("support/from-traces version 1: 1 items");
+        using var client = fixture.Client();
+        var item = Assert.Single(await client.GetEvalItemsAsync("support/from-traces")).Item;
+        Assert.Equal(("It ships tomorrow.", Trace), (item.Expected!.Value.GetString(), item.TraceId));
+    }
+
+    [Fact]
     public async Task Sessions_and_the_cost_dashboard()
     {
         var page = await fixture.NewPageAsync();
