@@ -28,6 +28,7 @@ public sealed class LocalEmbedder : IDisposable
     private readonly Channel<(string Text, TaskCompletionSource<float[]> Done)> _queue = Channel.CreateUnbounded<(string, TaskCompletionSource<float[]>)>(new UnboundedChannelOptions { SingleReader = false });
     private readonly ConcurrentDictionary<string, float[]> _cache = new(StringComparer.Ordinal);
     private readonly Thread[] _workers;
+    private readonly int _workerCount;
 
     private LocalEmbedder()
     {
@@ -37,7 +38,8 @@ public sealed class LocalEmbedder : IDisposable
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         // Dedicated threads, not the thread pool's: an ONNX Runtime call holds its thread for tens of milliseconds,
         // which on a small machine would starve the requests the pool serves.
-        _workers = [.. Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i =>
+        _workerCount = Math.Max(1, Environment.ProcessorCount);
+        _workers = [.. Enumerable.Range(0, _workerCount).Select(i =>
         {
             var thread = new Thread(Loop) { IsBackground = true, Name = $"sextant-embedder-{i}" };
             thread.Start();
@@ -72,8 +74,10 @@ public sealed class LocalEmbedder : IDisposable
         var batch = new List<(string Text, TaskCompletionSource<float[]> Done)>(MaxBatch);
         while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
+            // A fair share of what waits, so that every core gets a batch rather than one taking everything.
+            var take = Math.Clamp((_queue.Reader.Count + _workerCount - 1) / _workerCount, 1, MaxBatch);
             batch.Clear();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var request))
+            while (batch.Count < take && _queue.Reader.TryRead(out var request))
             {
                 batch.Add(request);
             }
