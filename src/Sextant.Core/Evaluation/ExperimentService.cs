@@ -129,13 +129,14 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         await using var connection = await database.OpenAsync(cancellationToken);
         var rowId = await connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO eval_experiments (project_id, experiment_id, name, dataset_id, dataset_version, target, evaluators, concurrency, repeats, status, metadata, created_by, created_time)
-            VALUES (@project, @id, @name, @dataset, @version, @target, @evaluators, @concurrency, @repeat, @status, @metadata, @by, @now) RETURNING id
+            INSERT INTO eval_experiments (project_id, experiment_id, name, dataset_id, dataset_version, target, prompt, evaluators, concurrency, repeats, status, metadata, created_by, created_time)
+            VALUES (@project, @id, @name, @dataset, @version, @target, @prompt, @evaluators, @concurrency, @repeat, @status, @metadata, @by, @now) RETURNING id
             """,
             new
             {
                 project = caller.ProjectId, id, name, dataset = dataset.Id, version,
                 target = JsonSerializer.Serialize(target, SextantJsonContext.Default.ExperimentTarget),
+                prompt = target.PromptVersion is { } promptVersion ? $"{PromptName(target.Prompt!)}@{promptVersion.ToString(CultureInfo.InvariantCulture)}" : null,
                 evaluators = JsonSerializer.Serialize((request.Evaluators ?? []).ToList(), CoreJsonContext.Default.ListJsonElement),
                 concurrency, repeat, status,
                 metadata = request.Metadata is null ? null : JsonSerializer.Serialize(request.Metadata.ToDictionary(), CoreJsonContext.Default.DictionaryStringString),
@@ -629,6 +630,9 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 return await CallHttpAsync(target, row, item, cancellationToken);
         }
     }
+
+    /// <summary>The prompt's name in a target's "name@label" or "name@3".</summary>
+    internal static string PromptName(string spec) => spec.LastIndexOf('@') is var at and >= 0 ? spec[..at] : spec;
 
     private static TargetRun FromAnswer(GatewayAnswer answer) => answer.Ok
         ? new TargetRun(answer.Text, null, answer.LatencyMs, answer.InputTokens, answer.OutputTokens, answer.Cost, answer.TraceId, null)

@@ -13,7 +13,8 @@ namespace Sextant.Core.Lineage;
 /// <summary>
 /// One lineage graph across the capabilities: dataset version -(input)-> run -(produced)-> model version. The edges
 /// are read from the relations that record them (a run's dataset inputs, a model version's source run), so the
-/// graph can never disagree with them. Later capabilities add their edges here (deployments, traces, evaluations).
+/// graph can never disagree with them. Evaluation adds: eval dataset version -(input)-> experiment, prompt version
+/// -(evaluated)-> experiment. Later capabilities add their edges here (deployments, traces).
 /// </summary>
 public sealed class LineageService(SextantDatabase database, RegistryService registry, DatasetService datasets)
 {
@@ -25,6 +26,9 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
     private const string Model = "model_version";
     private const string Dataset = "dataset";
     private const string DatasetVersion = "dataset_version";
+    private const string PromptVersion = "prompt_version";
+    private const string EvalDatasetVersion = "eval_dataset_version";
+    private const string EvalExperiment = "eval_experiment";
 
     /// <summary>The graph around <paramref name="uri"/>: upstream (where it came from), downstream (what came from it) or both.</summary>
     public async Task<LineageResponse> GetAsync(Caller caller, string? uri, string? direction, long? depth, CancellationToken cancellationToken = default)
@@ -120,7 +124,28 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
                 new { project = caller.ProjectId, name, digest });
             return found is null ? throw SextantException.NotFound($"No dataset '{name}' with digest {digest}.") : DatasetNode(name, digest);
         }
-        throw SextantException.Invalid("uri", $"Lineage starts from a datasets:/, runs:/ or models:/ URI; got '{uri}'.");
+        if (uri.StartsWith("prompts:/", StringComparison.Ordinal) && SplitVersioned(uri, "prompts:/") is { } prompt)
+        {
+            var found = await connection.ExecuteScalarAsync<long?>(
+                "SELECT p.id FROM prompts p JOIN prompt_versions v ON v.prompt_id = p.id WHERE p.project_id = @project AND p.name = @Name AND v.version = @Version",
+                new { project = caller.ProjectId, prompt.Name, prompt.Version });
+            return found is null ? throw SextantException.NotFound($"No prompt '{prompt.Name}' version {prompt.Version}.") : PromptVersionNode(prompt.Name, prompt.Version);
+        }
+        if (uri.StartsWith("eval-datasets:/", StringComparison.Ordinal) && SplitVersioned(uri, "eval-datasets:/") is { } evalDataset)
+        {
+            var found = await connection.ExecuteScalarAsync<long?>(
+                "SELECT d.id FROM eval_datasets d JOIN eval_dataset_versions v ON v.dataset_id = d.id WHERE d.project_id = @project AND d.name = @Name AND v.version = @Version",
+                new { project = caller.ProjectId, evalDataset.Name, evalDataset.Version });
+            return found is null ? throw SextantException.NotFound($"No eval dataset '{evalDataset.Name}' version {evalDataset.Version}.") : EvalDatasetNode(evalDataset.Name, evalDataset.Version);
+        }
+        if (uri.StartsWith("experiments:/", StringComparison.Ordinal))
+        {
+            var id = uri["experiments:/".Length..];
+            var name = await connection.QuerySingleOrDefaultAsync<string?>("SELECT name FROM eval_experiments WHERE project_id = @project AND experiment_id = @id",
+                new { project = caller.ProjectId, id });
+            return name is null ? throw SextantException.NotFound($"No experiment '{id}'.") : ExperimentNode(id, name);
+        }
+        throw SextantException.Invalid("uri", $"Lineage starts from a datasets:/, runs:/, models:/, prompts:/NAME@VERSION, eval-datasets:/NAME@VERSION or experiments:/ID URI; got '{uri}'.");
     }
 
     private static async Task<List<(LineageNode Node, LineageEdge Edge)>> NeighboursAsync(DbConnection connection, Caller caller, LineageNode node, bool up, bool down)
@@ -189,6 +214,43 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
                 }
                 break;
             }
+            case PromptVersion when down:
+            {
+                var experiments = await connection.QueryAsync<(string Id, string Name)>(
+                    "SELECT experiment_id, name FROM eval_experiments WHERE project_id = @project AND prompt = @prompt ORDER BY id",
+                    new { project = caller.ProjectId, prompt = node.Uri["prompts:/".Length..] });
+                result.AddRange(experiments.Select(e => (ExperimentNode(e.Id, e.Name), new LineageEdge(node.Uri, $"experiments:/{e.Id}", "evaluated"))));
+                break;
+            }
+            case EvalDatasetVersion when down:
+            {
+                var (name, version) = SplitVersioned(node.Uri, "eval-datasets:/")!.Value;
+                var experiments = await connection.QueryAsync<(string Id, string Name)>(
+                    """
+                    SELECT e.experiment_id, e.name FROM eval_experiments e JOIN eval_datasets d ON d.id = e.dataset_id
+                    WHERE d.project_id = @project AND d.name = @name AND e.dataset_version = @version ORDER BY e.id
+                    """,
+                    new { project = caller.ProjectId, name, version });
+                result.AddRange(experiments.Select(e => (ExperimentNode(e.Id, e.Name), new LineageEdge(node.Uri, $"experiments:/{e.Id}", "input"))));
+                break;
+            }
+            case EvalExperiment when up:
+            {
+                var experiment = await connection.QuerySingleOrDefaultAsync<(string Dataset, long Version, string? Prompt)?>(
+                    "SELECT d.name, e.dataset_version, e.prompt FROM eval_experiments e JOIN eval_datasets d ON d.id = e.dataset_id WHERE e.project_id = @project AND e.experiment_id = @id",
+                    new { project = caller.ProjectId, id = node.Uri["experiments:/".Length..] });
+                if (experiment is { } e)
+                {
+                    var input = EvalDatasetNode(e.Dataset, e.Version);
+                    result.Add((input, new LineageEdge(input.Uri, node.Uri, "input")));
+                    if (e.Prompt is { } prompt && SplitVersioned("prompts:/" + prompt, "prompts:/") is { } p)
+                    {
+                        var promptNode = PromptVersionNode(p.Name, p.Version);
+                        result.Add((promptNode, new LineageEdge(promptNode.Uri, node.Uri, "evaluated")));
+                    }
+                }
+                break;
+            }
             case Model when up:
             {
                 var (name, version) = SplitModel(node.Uri);
@@ -214,6 +276,22 @@ public sealed class LineageService(SextantDatabase database, RegistryService reg
 
     private static LineageNode DatasetVersionNode(string name, long version) =>
         new($"datasets:/{name}@{version.ToString(CultureInfo.InvariantCulture)}", DatasetVersion, $"dataset {name} version {version.ToString(CultureInfo.InvariantCulture)}");
+
+    private static LineageNode PromptVersionNode(string name, long version) =>
+        new($"prompts:/{name}@{version.ToString(CultureInfo.InvariantCulture)}", PromptVersion, $"prompt {name} version {version.ToString(CultureInfo.InvariantCulture)}");
+
+    private static LineageNode EvalDatasetNode(string name, long version) =>
+        new($"eval-datasets:/{name}@{version.ToString(CultureInfo.InvariantCulture)}", EvalDatasetVersion, $"eval dataset {name} version {version.ToString(CultureInfo.InvariantCulture)}");
+
+    private static LineageNode ExperimentNode(string id, string name) => new($"experiments:/{id}", EvalExperiment, $"experiment {name}");
+
+    /// <summary>NAME@VERSION after a scheme, or null when it is not that shape.</summary>
+    private static (string Name, long Version)? SplitVersioned(string uri, string scheme)
+    {
+        var rest = uri[scheme.Length..];
+        var at = rest.LastIndexOf('@');
+        return at > 0 && long.TryParse(rest[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? (rest[..at], version) : null;
+    }
 
     private static LineageNode DatasetNode(string name, string digest) => new($"datasets:/{name}/{digest}", Dataset, $"dataset {name} ({digest})");
 

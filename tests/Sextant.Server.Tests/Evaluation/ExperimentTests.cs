@@ -225,6 +225,16 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
         Assert.Equal(Enumerable.Repeat("regression", 7).Concat(Enumerable.Repeat("same", 3)), changes);
         Assert.Equal("No idea.", comparison["items"]![0]!["candidate_output"]!.GetValue<string>());
         Assert.Equal(-1.0, comparison["items"]![0]!["score_deltas"]!["equals"]!.GetValue<double>());
+
+        // Lineage: the prompt version and the dataset version each lead to both experiments, and back.
+        var fromPrompt = (await Http.GetJsonAsync("/api/v1/lineage?uri=prompts:/exp/numbers@1&direction=down")).Json!;
+        Assert.Equal(2, fromPrompt["edges"]!.AsArray().Count(e => e!["kind"]!.GetValue<string>() == "evaluated"));
+        var fromExperiment = (await Http.GetJsonAsync($"/api/v1/lineage?uri=experiments:/{bad["id"]}&direction=up")).Json!;
+        Assert.Equal(["eval-datasets:/exp/compare@1", "prompts:/exp/numbers@1"],
+            fromExperiment["edges"]!.AsArray().Select(e => e!["from"]!.GetValue<string>()).Order());
+        var fromDataset = (await Http.GetJsonAsync("/api/v1/lineage?uri=eval-datasets:/exp/compare@1&direction=down")).Json!;
+        Assert.Equal(2, fromDataset["edges"]!.AsArray().Count);
+        Assert.Equal(404, (await Http.GetJsonAsync("/api/v1/lineage?uri=prompts:/exp/numbers@9")).Status);
     }
 
     [Fact]

@@ -47,6 +47,8 @@ CREATE TABLE eval_experiments (
     dataset_version INTEGER NOT NULL,
     -- JSON: the target and the evaluators as given (checked when the experiment was made).
     target          TEXT    NOT NULL,
+    -- The prompt version a prompt target runs (name@version), for lineage; null for other targets.
+    prompt          TEXT,
     evaluators      TEXT    NOT NULL,
     concurrency     INTEGER NOT NULL,
     repeats         INTEGER NOT NULL,
@@ -62,6 +64,8 @@ CREATE TABLE eval_experiments (
     heartbeat       INTEGER
 );
 CREATE INDEX eval_experiments_by_project ON eval_experiments (project_id, id);
+CREATE INDEX eval_experiments_by_prompt ON eval_experiments (project_id, prompt) WHERE prompt IS NOT NULL;
+CREATE INDEX eval_experiments_by_dataset ON eval_experiments (dataset_id, dataset_version);
 CREATE INDEX eval_experiments_unfinished ON eval_experiments (status) WHERE status IN ('queued', 'running');
 
 -- One run of one item. Present only once the run is done, so that a resumed experiment runs what is missing.
