@@ -38,6 +38,19 @@ internal static class ChildServer
         await process.WaitForExitAsync();
         process.Dispose();
     }
+
+    /// <summary>Stops the server and removes its data folder (what it cannot remove stays in the temporary folder).</summary>
+    public static async Task StopAsync(Process process, string dataDirectory)
+    {
+        await StopAsync(process);
+        try
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
 }
 
 /// <summary>A process's memory and CPU from /proc (Linux).</summary>

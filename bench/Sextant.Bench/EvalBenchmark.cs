@@ -1,16 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Sextant.Client;
 using Sextant.Contracts;
 using Sextant.Core.Evaluation;
@@ -85,14 +79,7 @@ internal static class EvalBenchmark
         }
         finally
         {
-            await ChildServer.StopAsync(server);
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await ChildServer.StopAsync(server, folder);
         }
     }
 
@@ -207,20 +194,9 @@ internal static class EvalBenchmark
         return 0;
     }
 
-    private sealed class Upstream(WebApplication app, string baseUrl) : IAsyncDisposable
-    {
-        public string BaseUrl { get; } = baseUrl;
-
-        public ValueTask DisposeAsync() => app.DisposeAsync();
-    }
-
     /// <summary>An OpenAI-compatible upstream answering after 20 ms: "The answer is 2N." for question N (every tenth a refusal), and embeddings.</summary>
-    private static async Task<Upstream> StartUpstreamAsync()
+    private static Task<LocalUpstream> StartUpstreamAsync() => LocalUpstream.StartAsync(app =>
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
         app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
         {
             var body = (await JsonNode.ParseAsync(ctx.Request.Body))!;
@@ -251,8 +227,5 @@ internal static class EvalBenchmark
                 ["usage"] = new JsonObject { ["prompt_tokens"] = 8, ["total_tokens"] = 8 },
             });
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new Upstream(app, address + "/v1");
-    }
+    });
 }

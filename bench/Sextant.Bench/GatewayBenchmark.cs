@@ -226,33 +226,19 @@ internal static class GatewayBenchmark
         return new Result(Stats.Percentile(sorted, 0.50), Stats.Percentile(sorted, 0.99), errors, total / elapsed);
     }
 
-    private sealed class Upstream(WebApplication app, string baseUrl) : IAsyncDisposable
+    private static Task<LocalUpstream> StartUpstreamAsync()
     {
-        public string BaseUrl { get; } = baseUrl;
-
-        public ValueTask DisposeAsync() => app.DisposeAsync();
-    }
-
-    private static async Task<Upstream> StartUpstreamAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
         var answer = Encoding.UTF8.GetBytes(Answer);
         var chunks = Encoding.UTF8.GetBytes(string.Concat(Pieces.Select(p =>
             $"data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"fake-model\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{p}\"}}}}]}}\n\n"))
             + "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"fake-model\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\ndata: [DONE]\n\n");
-        app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
+        return LocalUpstream.StartAsync(app => app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
         {
             using var reader = new StreamReader(ctx.Request.Body);
             var request = await reader.ReadToEndAsync();
             var stream = request.Contains("\"stream\":true", StringComparison.Ordinal);
             ctx.Response.ContentType = stream ? "text/event-stream" : "application/json";
             await ctx.Response.Body.WriteAsync(stream ? chunks : answer);
-        });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new Upstream(app, address + "/v1");
+        }));
     }
 }

@@ -89,14 +89,7 @@ internal static class OtlpBenchmark
         }
         finally
         {
-            await ChildServer.StopAsync(server);
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await ChildServer.StopAsync(server, folder);
         }
     }
 

@@ -68,14 +68,7 @@ internal static class PromptBenchmark
         }
         finally
         {
-            await ChildServer.StopAsync(server);
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await ChildServer.StopAsync(server, folder);
         }
     }
 }
