@@ -137,7 +137,17 @@ internal static class EvalCommand
             {
                 cli.Console.MarkupLine($"experiment [bold]{created.Id}[/] ({Markup.Escape(created.Name)}): {created.Summary.Expected} runs of {Markup.Escape(created.Dataset)} version {created.DatasetVersion}");
             }
-            var done = await cli.Client.WaitForEvalExperimentAsync(created.Id, cancellationToken: ct);
+            // Progress on stderr (stdout stays the summary, or the JSON), at most every few seconds.
+            var lastReport = 0;
+            var reported = System.Diagnostics.Stopwatch.StartNew();
+            var done = await cli.Client.WaitForEvalExperimentAsync(created.Id, progress: e =>
+            {
+                if (e.Summary.Results != lastReport && reported.Elapsed >= TimeSpan.FromSeconds(3) && e.Status == "running")
+                {
+                    Console.Error.WriteLine($"sextant: {e.Summary.Results}/{e.Summary.Expected} runs, {e.Summary.Passed} passed so far");
+                    (lastReport, reported) = (e.Summary.Results, System.Diagnostics.Stopwatch.StartNew());
+                }
+            }, cancellationToken: ct);
             var results = await cli.Client.GetEvalResultsAsync(done.Id, null, ct);
             if (cli.Get(junit) is { } junitPath)
             {
