@@ -143,6 +143,7 @@ namespace Sextant.Contracts;
 [JsonSerializable(typeof(IReadOnlyList<EvalScore>))]
 [JsonSerializable(typeof(List<EvalScore>))]
 [JsonSerializable(typeof(ExperimentTarget))]
+[JsonSerializable(typeof(ExperimentSummary))]
 [JsonSerializable(typeof(OnlineEvalFilter))]
 [JsonSerializable(typeof(string))]
 public sealed partial class SextantJsonContext : JsonSerializerContext;

@@ -76,7 +76,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
 
     private sealed record ExperimentRow(long Id, long ProjectId, string ExperimentId, string Name, string Dataset, long DatasetVersion, string Target, string Evaluators,
-        long Concurrency, long Repeats, string Status, string? Error, string? Metadata, string? CreatedBy, long CreatedTime, long? FinishedTime);
+        long Concurrency, long Repeats, string Status, string? Error, string? Metadata, string? CreatedBy, long CreatedTime, long? FinishedTime, string? Summary);
 
     private sealed record ResultRow(long Idx, long Repetition, string Status, string? Output, string? Error, double? LatencyMs, long? InputTokens, long? OutputTokens,
         double? Cost, string? TraceId, string Scores);
@@ -208,8 +208,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         caller.Require(Role.Viewer);
         await using var connection = await database.OpenAsync(cancellationToken);
         var row = await RowAsync(connection, caller.ProjectId, id);
-        var results = await ResultRowsAsync(connection, row.Id);
-        return ToExperiment(row, Summarize(row, await ItemCountAsync(connection, row), results));
+        return ToExperiment(row, await SummaryAsync(connection, row));
     }
 
     public async Task<EvalExperimentsResponse> ListAsync(Caller caller, string? dataset, int? maxResults, string? pageToken, CancellationToken cancellationToken = default)
@@ -228,7 +227,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         var page = new List<EvalExperiment>();
         foreach (var row in rows.Take(size))
         {
-            page.Add(ToExperiment(row, Summarize(row, await ItemCountAsync(connection, row), await ResultRowsAsync(connection, row.Id))));
+            page.Add(ToExperiment(row, await SummaryAsync(connection, row)));
         }
         return new EvalExperimentsResponse(page, rows.Count > size ? PageToken.Encode([rows[size - 1].Id.ToString(CultureInfo.InvariantCulture)]) : null);
     }
@@ -806,7 +805,33 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         return (Percentiles.Interpolated(means, 0.025), Percentiles.Interpolated(means, 0.975));
     }
 
-    private static ExperimentSummary Summarize(ExperimentRow row, int items, List<ResultRow> results)
+    /// <summary>
+    /// The summary: kept with a completed experiment (made at its first read after it completed), else computed from
+    /// its results without their outputs (an experiment polled while it runs reads only what the summary needs).
+    /// </summary>
+    private static async Task<ExperimentSummary> SummaryAsync(DbConnection connection, ExperimentRow row)
+    {
+        if (row.Summary is { } kept)
+        {
+            return JsonSerializer.Deserialize(kept, SextantJsonContext.Default.ExperimentSummary)!;
+        }
+        var results = (await connection.QueryAsync<SummaryRow>(
+            "SELECT idx, status, latency_ms AS LatencyMs, input_tokens AS InputTokens, output_tokens AS OutputTokens, cost, scores FROM eval_results WHERE experiment_id = @Id",
+            new { row.Id })).ToList();
+        var summary = Summarize(row, await ItemCountAsync(connection, row), results);
+        // Only completed: a cancelled or failed experiment may still store the runs that were finishing.
+        if (row.Status == "completed")
+        {
+            await connection.ExecuteAsync("UPDATE eval_experiments SET summary = @json WHERE id = @Id AND summary IS NULL",
+                new { row.Id, json = JsonSerializer.Serialize(summary, SextantJsonContext.Default.ExperimentSummary) });
+        }
+        return summary;
+    }
+
+    /// <summary>What a summary needs of a result.</summary>
+    private sealed record SummaryRow(long Idx, string Status, double? LatencyMs, long? InputTokens, long? OutputTokens, double? Cost, string Scores);
+
+    private static ExperimentSummary Summarize(ExperimentRow row, int items, List<SummaryRow> results)
     {
         var passed = results.Count(r => r.Status == EvalStatus.Pass);
         var failed = results.Count(r => r.Status == EvalStatus.Fail);
@@ -840,7 +865,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
     private const string Select =
         """
         SELECT e.id, e.project_id AS ProjectId, e.experiment_id AS ExperimentId, e.name, d.name AS Dataset, e.dataset_version AS DatasetVersion, e.target, e.evaluators,
-               e.concurrency, e.repeats, e.status, e.error, e.metadata, e.created_by AS CreatedBy, e.created_time AS CreatedTime, e.finished_time AS FinishedTime
+               e.concurrency, e.repeats, e.status, e.error, e.metadata, e.created_by AS CreatedBy, e.created_time AS CreatedTime, e.finished_time AS FinishedTime, e.summary
         FROM eval_experiments e JOIN eval_datasets d ON d.id = e.dataset_id
         """;
 

@@ -56,6 +56,8 @@ CREATE TABLE eval_experiments (
     status          TEXT    NOT NULL,
     error           TEXT,
     metadata        TEXT,
+    -- JSON: the summary, kept once the experiment completed (its results no longer change).
+    summary         TEXT,
     created_by      TEXT,
     created_time    INTEGER NOT NULL,
     finished_time   INTEGER,
