@@ -25,6 +25,9 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
     private readonly string _owner = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
     public const int MaxSpansPerTick = 5000;
 
+    /// <summary>Generations a rule scores at once.</summary>
+    public const int Concurrency = 8;
+
     /// <summary>Generations of experiments and judges are never sampled by online rules (a judge would judge itself).</summary>
     public static readonly string[] InternalTags = ["sextant:experiment", "sextant:judge"];
 
@@ -289,31 +292,28 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
                 new { rule.ProjectId, source, since = from / 1000 })];
         }
         var scored = 0;
-        foreach (var span in spans.Where(s => !done.Contains((s.TraceId, s.SpanId)) && Matches(s, filter) && Sampled(rule.Name, s.TraceId, rule.SampleRate)).OrderBy(s => s.StartTime))
+        var sampled = spans.Where(s => s.Output is not null && !done.Contains((s.TraceId, s.SpanId)) && Matches(s, filter) && Sampled(rule.Name, s.TraceId, rule.SampleRate));
+        // Several generations at once: a judge takes seconds, and a busy rule must keep up with its traffic.
+        await Parallel.ForEachAsync(sampled, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancellationToken }, async (span, token) =>
         {
-            var output = span.Output is { } o ? EvalDatasetService.OutputText(o) : null;
-            if (output is null)
-            {
-                continue;
-            }
-            var input = new EvalInput(output, null, (span.EndTime - span.StartTime) / 1000.0, span.Cost, span.Input, null, null);
+            var input = new EvalInput(EvalDatasetService.OutputText(span.Output!.Value), null, (span.EndTime - span.StartTime) / 1000.0, span.Cost, span.Input, null, null);
+            var (prompt, arm) = PromptOf(span);
             foreach (var grader in graders)
             {
                 EvalScore score;
                 try
                 {
-                    score = await grader.ScoreAsync(input, cancellationToken);
+                    score = await grader.ScoreAsync(input, token);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (!token.IsCancellationRequested)
                 {
                     score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
                 }
-                var (prompt, arm) = PromptOf(span);
                 await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, EvalText.Clean(score.Reason), score.Status, source, prompt, arm,
-                    cancellationToken);
+                    token);
             }
-            scored++;
-        }
+            Interlocked.Increment(ref scored);
+        });
         // When the pass stopped at its limit, the watermark moves only to the last span it looked at.
         var watermark = capped ? spans[^1].StartTime : upTo;
         await using (var connection = await database.OpenAsync(CancellationToken.None))
