@@ -30,11 +30,17 @@ public sealed class KeyedFixture : BrowserFixture
 
 public sealed class AccessTests(KeyedFixture fixture) : IClassFixture<KeyedFixture>
 {
+    /// <summary>
+    /// Wait for a navigation to commit, not for its load event: a loaded CI machine has been seen to take over 30 s to
+    /// fire load on a page with a live circuit; what follows waits for the elements it needs.
+    /// </summary>
+    private static readonly PageWaitForURLOptions Committed = new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 };
+
     private async Task<IPage> SignInAsync(string key, string returnUrl = "/ui")
     {
         var page = await fixture.NewPageAsync();
         await page.GotoAsync(returnUrl);
-        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal), Committed);
         await page.Locator("#key").FillAsync(key);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         return page;
@@ -52,8 +58,8 @@ public sealed class AccessTests(KeyedFixture fixture) : IClassFixture<KeyedFixtu
     public async Task An_admin_key_signs_in_into_an_http_only_strict_cookie_and_returns_to_the_page_asked_for()
     {
         var page = await SignInAsync(fixture.AdminKey, "/ui/keys");
-        await page.WaitForURLAsync(url => url.EndsWith("/ui/keys", StringComparison.Ordinal));
-        await page.WaitForSelectorAsync("main[data-interactive='true']");
+        await page.WaitForURLAsync(url => url.EndsWith("/ui/keys", StringComparison.Ordinal), Committed);
+        await page.WaitForSelectorAsync("main[data-interactive='true']", new() { Timeout = 60_000 });
         await Expect(page.GetByTestId("who")).ToContainTextAsync("default · admin");
         var cookie = (await page.Context.CookiesAsync()).Single(c => c.Name == "sextant_key");
         Assert.True(cookie.HttpOnly);
@@ -61,9 +67,9 @@ public sealed class AccessTests(KeyedFixture fixture) : IClassFixture<KeyedFixtu
         Assert.Equal(0, await page.EvaluateAsync<int>("document.cookie.length"));
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal), Committed);
         await page.GotoAsync("/ui");
-        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal), Committed);
     }
 
     [Fact]
@@ -94,7 +100,7 @@ public sealed class AccessTests(KeyedFixture fixture) : IClassFixture<KeyedFixtu
         await admin.RevokeKeyAsync(created.Key.KeyId);
 
         await page.ReloadAsync();
-        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal));
+        await page.WaitForURLAsync(url => url.Contains("/ui/signin", StringComparison.Ordinal), Committed);
         await Expect(page.GetByTestId("signin-error")).ToContainTextAsync("no longer valid");
     }
 
