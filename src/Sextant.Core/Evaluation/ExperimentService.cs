@@ -268,7 +268,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         caller.Require(Role.Viewer);
         await using var connection = await database.OpenAsync(cancellationToken);
         var row = await RowAsync(connection, caller.ProjectId, id);
-        var results = await ResultRowsAsync(connection, row.Id);
+        var results = await SummaryRowsAsync(connection, row.Id);
         var keys = await ItemKeysAsync(connection, row);
         return [.. results.GroupBy(r => r.Idx).OrderBy(g => g.Key).Select(g =>
         {
@@ -590,10 +590,9 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         {
             case "prompt":
             {
-                var at = target.Prompt!.LastIndexOf('@');
                 var reference = new JsonObject
                 {
-                    ["name"] = at < 0 ? target.Prompt : target.Prompt[..at],
+                    ["name"] = PromptName(target.Prompt!),
                     ["version"] = target.PromptVersion,
                 };
                 if (target.Model is not null)
@@ -696,16 +695,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
             var input = new EvalInput(output, item.Item.Expected, run.LatencyMs, run.Cost, item.Item.Input, item.Item.Metadata, run.Context);
             foreach (var grader in graders)
             {
-                EvalScore score;
-                try
-                {
-                    score = await grader.ScoreAsync(input, cancellationToken);
-                }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-                {
-                    score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
-                }
-                scores.Add(score);
+                scores.Add(await grader.ScoreSafelyAsync(input, cancellationToken));
             }
         }
         scores.AddRange(extra ?? []);
@@ -815,9 +805,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
         {
             return JsonSerializer.Deserialize(kept, SextantJsonContext.Default.ExperimentSummary)!;
         }
-        var results = (await connection.QueryAsync<SummaryRow>(
-            "SELECT idx, status, latency_ms AS LatencyMs, input_tokens AS InputTokens, output_tokens AS OutputTokens, cost, scores FROM eval_results WHERE experiment_id = @Id",
-            new { row.Id })).ToList();
+        var results = await SummaryRowsAsync(connection, row.Id);
         var summary = Summarize(row, await ItemCountAsync(connection, row), results);
         // Only completed: a cancelled or failed experiment may still store the runs that were finishing.
         if (row.Status == "completed")
@@ -830,6 +818,12 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
 
     /// <summary>What a summary needs of a result.</summary>
     private sealed record SummaryRow(long Idx, string Status, double? LatencyMs, long? InputTokens, long? OutputTokens, double? Cost, string Scores);
+
+    /// <summary>An experiment's results without their outputs.</summary>
+    private static async Task<List<SummaryRow>> SummaryRowsAsync(DbConnection connection, long id) =>
+        [.. await connection.QueryAsync<SummaryRow>(
+            "SELECT idx, status, latency_ms AS LatencyMs, input_tokens AS InputTokens, output_tokens AS OutputTokens, cost, scores FROM eval_results WHERE experiment_id = @id",
+            new { id })];
 
     private static ExperimentSummary Summarize(ExperimentRow row, int items, List<SummaryRow> results)
     {

@@ -95,6 +95,19 @@ public static partial class Graders
         }
     }
 
+    /// <summary>A grader's score; a grader that throws (anything but this call's cancellation) gives an error score with the reason.</summary>
+    public static async Task<EvalScore> ScoreSafelyAsync(this IGrader grader, EvalInput input, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await grader.ScoreAsync(input, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
+        }
+    }
+
     /// <summary>The item's input as text for a judge: a string as it is, messages as "role: content" lines, variables as "name: value" lines.</summary>
     public static string InputText(JsonElement? input) => input switch
     {

@@ -38,7 +38,6 @@ public sealed class LocalEmbedder : IDisposable
     private readonly MiniLMTokenizer _tokenizer = new();
     private readonly Channel<(string Text, TaskCompletionSource<float[]> Done)> _queue = Channel.CreateUnbounded<(string, TaskCompletionSource<float[]>)>(new UnboundedChannelOptions { SingleReader = false });
     private readonly ConcurrentDictionary<string, float[]> _cache = new(StringComparer.Ordinal);
-    private readonly Thread[] _workers;
     private readonly int _workerCount;
 
     private LocalEmbedder()
@@ -50,12 +49,10 @@ public sealed class LocalEmbedder : IDisposable
         // Dedicated threads, not the thread pool's: an ONNX Runtime call holds its thread for tens of milliseconds,
         // which on a small machine would starve the requests the pool serves.
         _workerCount = Math.Max(1, Environment.ProcessorCount);
-        _workers = [.. Enumerable.Range(0, _workerCount).Select(i =>
+        for (var i = 0; i < _workerCount; i++)
         {
-            var thread = new Thread(Loop) { IsBackground = true, Name = $"sextant-embedder-{i}" };
-            thread.Start();
-            return thread;
-        })];
+            new Thread(Loop) { IsBackground = true, Name = $"sextant-embedder-{i}" }.Start();
+        }
     }
 
     /// <summary>

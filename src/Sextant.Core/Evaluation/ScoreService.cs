@@ -300,15 +300,7 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
             var (prompt, arm) = PromptOf(span);
             foreach (var grader in graders)
             {
-                EvalScore score;
-                try
-                {
-                    score = await grader.ScoreAsync(input, token);
-                }
-                catch (Exception e) when (!token.IsCancellationRequested)
-                {
-                    score = new EvalScore(grader.Name, EvalStatus.Error, null, $"the evaluator failed: {e.Message}");
-                }
+                var score = await grader.ScoreSafelyAsync(input, token);
                 await InsertAsync(rule.ProjectId, span.TraceId, span.SpanId, score.Name, source, "numeric", score.Score, null, EvalText.Clean(score.Reason), score.Status, source, prompt, arm,
                     token);
             }
