@@ -162,11 +162,12 @@ internal static class EvalBenchmark
     public static async Task<int> SimilarityAsync(string[] args)
     {
         var pairs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 4000;
+        var precision = args.Length > 1 ? args[1] : "int8";
         string[] subjects = ["The refund", "Your parcel", "The invoice", "Our support team", "The new plan", "The password reset", "Your order", "The warranty"];
         string[] verbs = ["arrives", "is processed", "is sent", "answers", "starts", "expires", "is ready", "is covered"];
         string[] times = ["within 5 days", "by Friday", "after the payment clears", "in two hours", "next month", "at noon", "once it ships", "for a year"];
         string Sentence(int i, int salt) => $"{subjects[(i + salt) % 8]} {verbs[(i / 8 + salt) % 8]} {times[(i / 64 + salt) % 8]}, case {i}.";
-        var grader = Graders.Parse(JsonDocument.Parse("""{"type": "similarity", "threshold": 0.8}""").RootElement, "evaluators[0]", new GraderServices(null, null, null));
+        var grader = Graders.Parse(JsonDocument.Parse($$"""{"type": "similarity", "threshold": 0.8, "precision": "{{precision}}"}""").RootElement, "evaluators[0]", new GraderServices(null, null));
         // Warm-up: the model loads and the runtime compiles.
         for (var i = 0; i < 64; i++)
         {
@@ -183,7 +184,7 @@ internal static class EvalBenchmark
             }
         });
         var seconds = clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {pairs} distinct pairs (no text repeats, so no cache hits), 16 at once");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {pairs} distinct pairs (no text repeats, so no cache hits), 16 at once; {precision} weights");
         Console.WriteLine($"similarity, both texts new: {pairs / seconds:0} pairs/s ({seconds:0.00} s; {passed} at or above 0.8)");
         // As in an experiment's second and later repetitions: the expected answers were embedded before, the outputs are new.
         clock.Restart();

@@ -121,7 +121,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
             throw SextantException.Invalid("evaluators", $"An experiment may have at most {MaxEvaluators} evaluators.");
         }
         // Checked now, so that a configuration of the wrong shape is a 400 and never an error halfway through.
-        Graders.Parse(request.Evaluators, "evaluators", new GraderServices(gateway, caller, null));
+        Graders.Parse(request.Evaluators, "evaluators", new GraderServices(gateway, caller));
         var target = await TargetAsync(caller, request.Target, cancellationToken);
         var (dataset, version, _) = await datasets.LoadAsync(caller.ProjectId, datasetName, request.DatasetVersion, cancellationToken);
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
@@ -362,7 +362,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 EvalText.Check(score.Reason, $"results[{i}].scores", 10_000);
             }
         }
-        var graders = Graders.Parse(Evaluators(row), "evaluators", new GraderServices(gateway, caller, null));
+        var graders = Graders.Parse(Evaluators(row), "evaluators", new GraderServices(gateway, caller));
         // Scored side by side (judges take seconds each), at most the experiment's concurrency at once.
         var stored = new ResultRow[outputs.Count];
         await Parallel.ForAsync(0, outputs.Count, new ParallelOptions { MaxDegreeOfParallelism = (int)row.Concurrency, CancellationToken = cancellationToken }, async (i, token) =>
@@ -435,7 +435,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
             heartbeat = HeartbeatAsync(id, cancel);
             var target = JsonSerializer.Deserialize(row.Target, SextantJsonContext.Default.ExperimentTarget)!;
             var items = (await datasets.LoadAsync(row.ProjectId, row.Dataset, (int)row.DatasetVersion, stopping)).Items;
-            var graders = Graders.Parse(Evaluators(row), "evaluators", new GraderServices(gateway, caller, null));
+            var graders = Graders.Parse(Evaluators(row), "evaluators", new GraderServices(gateway, caller));
             var work = items.SelectMany(item => Enumerable.Range(0, (int)row.Repeats).Select(r => (Item: item, Repetition: r)))
                 .Where(w => !done.Contains((w.Item.Index, w.Repetition))).ToList();
             var finished = Channel.CreateBounded<ResultRow>(new BoundedChannelOptions(1024) { SingleReader = true });

@@ -19,8 +19,8 @@ public interface IGrader
     Task<EvalScore> ScoreAsync(EvalInput input, CancellationToken cancellationToken);
 }
 
-/// <summary>What graders that call models need: the gateway, the caller whose routes and limits they use, and the local embedder.</summary>
-public sealed record GraderServices(IGatewayCaller? Gateway, Caller? Caller, LocalEmbedder? Embedder);
+/// <summary>What graders that call models need: the gateway and the caller whose routes and limits they use.</summary>
+public sealed record GraderServices(IGatewayCaller? Gateway, Caller? Caller);
 
 /// <summary>
 /// Reads evaluator configurations: the deterministic ones, similarity, llm-judge and the RAG triad
@@ -84,7 +84,14 @@ public static partial class Graders
                 {
                     throw SextantException.Invalid($"{field}.embedder", $"'{field}.embedder' {embedder} needs the gateway, which this context lacks.");
                 }
-                return new SimilarityGrader(name, Text("value", false), Threshold(0.8), embedder, services);
+                var precision = Text("precision", false) switch
+                {
+                    null or "int8" => EmbedderPrecision.Int8,
+                    "float32" when embedder == "local" => EmbedderPrecision.Float32,
+                    "float32" => throw SextantException.Invalid($"{field}.precision", $"'{field}.precision' applies to the local embedder only; '{embedder}' embeds at the provider."),
+                    var other => throw SextantException.Invalid($"{field}.precision", $"'{field}.precision' must be int8 (the default) or float32; got '{other}'."),
+                };
+                return new SimilarityGrader(name, Text("value", false), Threshold(0.8), embedder, precision, services);
             case "llm-judge":
                 return new JudgeGrader(name, Text("rubric", true)!, Text("model", true)!, Threshold(0.5), services);
             case "context-relevance" or "groundedness" or "answer-relevance":
@@ -171,7 +178,7 @@ internal sealed class DeterministicGrader(DeterministicEvaluator evaluator) : IG
 /// Semantic similarity: the cosine of the output's and the expected answer's embeddings (all-MiniLM-L6-v2 locally,
 /// or a provider's model through the gateway), passing at the threshold.
 /// </summary>
-internal sealed class SimilarityGrader(string name, string? value, double threshold, string embedder, GraderServices services) : IGrader
+internal sealed class SimilarityGrader(string name, string? value, double threshold, string embedder, EmbedderPrecision precision, GraderServices services) : IGrader
 {
     public string Name => name;
 
@@ -188,7 +195,7 @@ internal sealed class SimilarityGrader(string name, string? value, double thresh
         try
         {
             vectors = embedder == "local"
-                ? await (services.Embedder ?? LocalEmbedder.Shared).EmbedAsync([input.Output, expected], cancellationToken)
+                ? await LocalEmbedder.Get(precision).EmbedAsync([input.Output, expected], cancellationToken)
                 : await services.Gateway!.EmbedAsync(services.Caller!, embedder, [input.Output, expected], cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

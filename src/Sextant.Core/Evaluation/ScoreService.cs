@@ -175,7 +175,7 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
         {
             throw SextantException.Missing("evaluators");
         }
-        Graders.Parse(rule.Evaluators, "evaluators", new GraderServices(gateway, caller, null));
+        Graders.Parse(rule.Evaluators, "evaluators", new GraderServices(gateway, caller));
         var filter = rule.Filter ?? new OnlineEvalFilter();
         var enabled = rule.Enabled ?? true;
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -265,7 +265,7 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
             return 0;
         }
         var filter = JsonSerializer.Deserialize(rule.Filter, SextantJsonContext.Default.OnlineEvalFilter) ?? new OnlineEvalFilter();
-        var graders = Graders.Parse(JsonSerializer.Deserialize(rule.Evaluators, CoreJsonContext.Default.ListJsonElement), "evaluators", new GraderServices(gateway, caller, null));
+        var graders = Graders.Parse(JsonSerializer.Deserialize(rule.Evaluators, CoreJsonContext.Default.ListJsonElement), "evaluators", new GraderServices(gateway, caller));
         // Never before the rule was made: a new rule scores what comes after it.
         var from = Math.Max(rule.Watermark - (long)lookback.TotalMicroseconds, rule.CreatedTime * 1000);
         // One replica at a time scores a rule: the lease is taken for a minute and given back when the pass ends.

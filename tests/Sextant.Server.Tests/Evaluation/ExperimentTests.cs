@@ -307,6 +307,8 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
         await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { new { type = "equals" }, new { type = "regex", value = "([a-z" } } }, "evaluators[1].value");
         await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { new { type = "llm-judge", model = "fake/x" } } }, "evaluators[0].rubric");
         await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { new { type = "similarity", threshold = 2 } } }, "evaluators[0].threshold");
+        await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { new { type = "similarity", precision = "fp16" } } }, "evaluators[0].precision");
+        await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { new { type = "similarity", precision = "float32", embedder = "fake/emb" } } }, "evaluators[0].precision");
         await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { new { type = "sentiment" } } }, "evaluators[0].type");
         await Refused(new { dataset = "exp/bad", target, evaluators = new object[] { "contains" } }, "evaluators[0]");
         await Refused(new { dataset = "exp/bad", target = new { type = "robot" } }, "target.type");
