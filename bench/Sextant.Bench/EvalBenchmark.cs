@@ -40,11 +40,13 @@ internal static class EvalBenchmark
         var cli = args.FirstOrDefault() ?? throw new ArgumentException("pass the path to sextant.dll");
         var promptfoo = args.Length > 1 && args[1] != "-" ? args[1] : null;
         var items = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000;
-        // "deterministic" leaves out the similarity evaluator on both sides: what the embedding model costs.
-        var similarity = args.Length <= 3 || args[3] != "deterministic";
+        // "deterministic" leaves out the similarity evaluator on both sides: what the embedding model costs;
+        // "float32" runs Sextant's similarity on the published float model instead of the default 8-bit weights.
+        var mode = args.Length > 3 ? args[3] : "int8";
+        var similarity = mode != "deterministic";
         await using var upstream = await StartUpstreamAsync();
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {items} items, upstream answers in {UpstreamDelayMs} ms, concurrency 16");
-        Console.WriteLine($"evaluators: contains, regex, length (at most 100){(similarity ? ", similarity to the expected answer (threshold 0.8)" : "")}");
+        Console.WriteLine($"evaluators: contains, regex, length (at most 100){(similarity ? $", similarity to the expected answer (threshold 0.8; Sextant's model {mode})" : "")}");
 
         var folder = Path.Combine(Path.GetTempPath(), "sextant-eval-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var (server, url) = await ChildServer.StartAsync(cli, folder);
@@ -58,6 +60,10 @@ internal static class EvalBenchmark
                 JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["question"] = Question(i) }),
                 JsonSerializer.SerializeToElement(Expected(i))))]);
             var evaluators = Evaluators.Take(similarity ? 4 : 3).Select(e => JsonDocument.Parse(e).RootElement.Clone()).ToList();
+            if (mode == "float32")
+            {
+                evaluators[3] = JsonDocument.Parse("""{"type": "similarity", "threshold": 0.8, "precision": "float32"}""").RootElement.Clone();
+            }
             var idleRss = ProcStatus.Rss(server.Id);
             var clock = Stopwatch.StartNew();
             var created = await client.CreateEvalExperimentAsync(new CreateEvalExperimentRequest("bench", "bench/sums", null, new ExperimentTarget("model", Model: "fake/bench"),

@@ -13,7 +13,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- otlp <sextant.dll> [seconds] [senders]   (OTLP span ingestion)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate]   (memory over a long run)
 //   dotnet run -c Release --project bench/Sextant.Bench -- prompts <sextant.dll>   (prompt fetch by label: API and SDK cache)
-//   dotnet run -c Release --project bench/Sextant.Bench -- eval <sextant.dll> [promptfoo folder|-] [items]   (an experiment beside promptfoo)
+//   dotnet run -c Release --project bench/Sextant.Bench -- eval <sextant.dll> [promptfoo folder|-] [items] [int8|float32|deterministic]   (an experiment beside promptfoo)
 //   dotnet run -c Release --project bench/Sextant.Bench -- similarity [pairs] [int8|float32]   (the similarity evaluator's pairs/s)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates]   (gateway overhead)
 return args.FirstOrDefault() switch
