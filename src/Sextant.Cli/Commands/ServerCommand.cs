@@ -18,8 +18,9 @@ internal static class ServerCommand
         var gatewayConfig = new Option<string?>("--gateway-config") { Description = "The gateway's providers and routes for every project (JSON); default gateway.json in the data directory" };
         var capture = new Option<string>("--gateway-capture") { Description = "What gateway traces keep: full (messages), metadata or off", DefaultValueFactory = _ => "full" };
         capture.AcceptOnlyFromAmong("full", "metadata", "off");
+        var syncSpans = new Option<bool>("--sync-spans") { Description = "SQLite: sync every span commit to disk, so acknowledged spans also survive a power cut (slower ingestion; a killed server loses none either way)" };
         var redis = new Option<string?>("--redis") { Description = "A Redis server (host:port) where the gateway counts its limits, shared by every replica; also SEXTANT_REDIS" };
-        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys, gatewayConfig, capture, redis };
+        var command = new Command("server", "Run the Sextant server; the web UI is at /ui") { host, port, data, db, allowAnonymous, requireKeys, gatewayConfig, capture, syncSpans, redis };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new SextantServerOptions
@@ -32,6 +33,7 @@ internal static class ServerCommand
                 RequireKeys = parse.GetValue(requireKeys),
                 GatewayConfigPath = parse.GetValue(gatewayConfig),
                 GatewayCapture = parse.GetValue(capture)!,
+                SyncSpans = parse.GetValue(syncSpans),
                 Redis = parse.GetValue(redis) ?? Environment.GetEnvironmentVariable("SEXTANT_REDIS"),
                 ConsoleLogging = true,
             };

@@ -21,14 +21,22 @@ public sealed class SpanWriter : IAsyncDisposable
     public const int QueueCapacity = 10_000;
     private const int MaxSpansPerCommit = 5_000;
     private readonly SextantDatabase _database;
+    private readonly bool _syncEveryCommit;
     private readonly Channel<Write> _queue = Channel.CreateBounded<Write>(new BoundedChannelOptions(QueueCapacity) { SingleReader = true });
     private readonly Task _loop;
 
     private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done);
 
-    public SpanWriter(SextantDatabase database)
+    /// <param name="syncEveryCommit">
+    /// SQLite: sync the WAL at every commit (synchronous=FULL), so acknowledged spans also survive an operating-system
+    /// crash or power loss. Off by default for spans (synchronous=NORMAL): a commit is written to the WAL before it is
+    /// acknowledged, so a killed server (kill -9) loses nothing, and the WAL is synced at each checkpoint instead of at
+    /// each commit. Everything else the server writes syncs every commit.
+    /// </param>
+    public SpanWriter(SextantDatabase database, bool syncEveryCommit = false)
     {
         _database = database;
+        _syncEveryCommit = syncEveryCommit;
         _loop = Task.Run(RunAsync);
     }
 
@@ -95,7 +103,7 @@ public sealed class SpanWriter : IAsyncDisposable
             _statements = new SqliteSpanStatements((Microsoft.Data.Sqlite.SqliteConnection)connection);
             // The key indexes take inserts at random places (trace ids are random): an 8 MiB page cache keeps their
             // upper levels and recent leaves in memory (SQLite's default is 2 MiB).
-            await connection.ExecuteAsync("PRAGMA cache_size = -8192");
+            await connection.ExecuteAsync("PRAGMA cache_size = -8192; PRAGMA synchronous = " + (_syncEveryCommit ? "FULL" : "NORMAL"));
         }
         try
         {

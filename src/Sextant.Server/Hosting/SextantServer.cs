@@ -93,7 +93,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton<RegistryService>();
         builder.Services.AddSingleton<LineageService>();
         builder.Services.AddSingleton<DatasetService>();
-        builder.Services.AddSingleton<SpanWriter>();
+        builder.Services.AddSingleton(s => new SpanWriter(s.GetRequiredService<SextantDatabase>(), options.SyncSpans));
         builder.Services.AddSingleton<PriceCatalog>();
         builder.Services.AddSingleton<TraceService>();
         builder.Services.AddSingleton<PromptService>();

@@ -34,6 +34,13 @@ public sealed class SextantServerOptions
     public string GatewayCapture { get; set; } = "full";
 
     /// <summary>
+    /// SQLite: sync the span writer's every commit to disk (synchronous=FULL), so acknowledged spans survive an
+    /// operating-system crash or power loss too. Off by default: acknowledged spans survive a killed server (the
+    /// commit is in the WAL file before the answer), not a power cut in the last moments before a checkpoint.
+    /// </summary>
+    public bool SyncSpans { get; set; }
+
+    /// <summary>
     /// A Redis server (StackExchange.Redis configuration, e.g. 127.0.0.1:6379) that the gateway's limits are counted
     /// in, shared by every replica; null: counted in this process.
     /// </summary>
