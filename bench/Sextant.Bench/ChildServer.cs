@@ -8,10 +8,10 @@ namespace Sextant.Bench;
 /// <summary>The real server as users run it: `sextant server` from a built sextant.dll, as a child process on a free port.</summary>
 internal static class ChildServer
 {
-    public static async Task<(Process Process, string Url)> StartAsync(string cli, string dataDirectory)
+    public static async Task<(Process Process, string Url)> StartAsync(string cli, string dataDirectory, string extraArguments = "")
     {
         var port = FreePort.Next();
-        var process = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {dataDirectory}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        var process = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {dataDirectory} {extraArguments}") { RedirectStandardOutput = true, UseShellExecute = false })!;
         var url = $"http://127.0.0.1:{port}";
         using var http = new HttpClient();
         for (var i = 0; i < 1200; i++)

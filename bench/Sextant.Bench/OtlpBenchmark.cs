@@ -20,13 +20,15 @@ internal static class OtlpBenchmark
         var cli = args.FirstOrDefault() ?? throw new ArgumentException("pass the path to sextant.dll");
         var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
         var senders = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 4;
+        // "sync": the server syncs every span commit (--sync-spans), as before spans committed with synchronous=NORMAL.
+        var sync = args.Length > 3 && args[3] == "sync";
         const int perExport = 500;
         var folder = Path.Combine(Path.GetTempPath(), "sextant-otlp-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        var (server, url) = await ChildServer.StartAsync(cli, folder);
+        var (server, url) = await ChildServer.StartAsync(cli, folder, sync ? "--sync-spans" : "");
         try
         {
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri(url + "/"), Timeout = TimeSpan.FromSeconds(60) };
-            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {senders} senders, {perExport} spans per export, {seconds} s");
+            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {senders} senders, {perExport} spans per export, {seconds} s; span commits {(sync ? "synced (--sync-spans)" : "not synced (default)")}");
             // The exports are made before the clock starts: the driver shares the 2 cores with the server.
             var prepared = new System.Collections.Concurrent.ConcurrentQueue<byte[]>();
             var maker = new Random(1);
