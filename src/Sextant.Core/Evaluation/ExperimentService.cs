@@ -137,7 +137,7 @@ public sealed partial class ExperimentService(SextantDatabase database, EvalData
                 project = caller.ProjectId, id, name, dataset = dataset.Id, version,
                 target = JsonSerializer.Serialize(target, SextantJsonContext.Default.ExperimentTarget),
                 prompt = target.PromptVersion is { } promptVersion ? $"{PromptName(target.Prompt!)}@{promptVersion.ToString(CultureInfo.InvariantCulture)}" : null,
-                evaluators = JsonSerializer.Serialize((request.Evaluators ?? []).ToList(), CoreJsonContext.Default.ListJsonElement),
+                evaluators = JsonSerializer.Serialize(Graders.WithStoredDefaults(request.Evaluators), CoreJsonContext.Default.ListJsonElement),
                 concurrency, repeat, status,
                 metadata = request.Metadata is null ? null : JsonSerializer.Serialize(request.Metadata.ToDictionary(), CoreJsonContext.Default.DictionaryStringString),
                 by = caller.KeyId ?? "anonymous", now = Clock.NowMs(),

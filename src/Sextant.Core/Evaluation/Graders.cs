@@ -45,6 +45,33 @@ public static partial class Graders
         return graders;
     }
 
+    /// <summary>
+    /// The configurations as they are stored with an experiment or rule: a local similarity evaluator without a
+    /// precision gets today's default (int8) written in, so that its scores never change under it when a later version
+    /// changes the default; configurations stored before the setting existed keep float32, as they ran.
+    /// </summary>
+    public static List<JsonElement> WithStoredDefaults(IReadOnlyList<JsonElement>? evaluators)
+    {
+        var result = new List<JsonElement>();
+        foreach (var config in evaluators ?? [])
+        {
+            if (config.ValueKind == JsonValueKind.Object && config.TryGetProperty("type", out var type) && type.ValueEquals("similarity")
+                && !config.TryGetProperty("precision", out _)
+                && (!config.TryGetProperty("embedder", out var embedder) || embedder.ValueKind == JsonValueKind.Null || embedder.ValueEquals("local")))
+            {
+                var node = System.Text.Json.Nodes.JsonNode.Parse(config.GetRawText())!.AsObject();
+                node["precision"] = "int8";
+                using var document = JsonDocument.Parse(node.ToJsonString());
+                result.Add(document.RootElement.Clone());
+            }
+            else
+            {
+                result.Add(config);
+            }
+        }
+        return result;
+    }
+
     public static IGrader Parse(JsonElement config, string field, GraderServices services)
     {
         if (config.ValueKind != JsonValueKind.Object)
@@ -86,7 +113,9 @@ public static partial class Graders
                 }
                 var precision = Text("precision", false) switch
                 {
-                    null or "int8" => EmbedderPrecision.Int8,
+                    // Stored configurations name it (WithStoredDefaults); one stored before the setting existed ran on float32.
+                    null => EmbedderPrecision.Float32,
+                    "int8" => EmbedderPrecision.Int8,
                     "float32" when embedder == "local" => EmbedderPrecision.Float32,
                     "float32" => throw SextantException.Invalid($"{field}.precision", $"'{field}.precision' applies to the local embedder only; '{embedder}' embeds at the provider."),
                     var other => throw SextantException.Invalid($"{field}.precision", $"'{field}.precision' must be int8 (the default) or float32; got '{other}'."),

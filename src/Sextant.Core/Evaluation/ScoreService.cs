@@ -189,9 +189,9 @@ public sealed partial class ScoreService(SextantDatabase database, TraceService 
             {
                 project = caller.ProjectId, ruleName, rate, enabled = enabled ? 1 : 0, now = Clock.NowMs(), watermark = Clock.NowMs() * 1000,
                 filter = JsonSerializer.Serialize(filter, SextantJsonContext.Default.OnlineEvalFilter),
-                evaluators = JsonSerializer.Serialize(rule.Evaluators.ToList(), CoreJsonContext.Default.ListJsonElement),
+                evaluators = JsonSerializer.Serialize(Graders.WithStoredDefaults(rule.Evaluators), CoreJsonContext.Default.ListJsonElement),
             });
-        return new OnlineEvalRule(ruleName, filter, rate, rule.Evaluators, enabled);
+        return new OnlineEvalRule(ruleName, filter, rate, Graders.WithStoredDefaults(rule.Evaluators), enabled);
     }
 
     public async Task<OnlineEvalRulesResponse> ListRulesAsync(Caller caller, CancellationToken cancellationToken = default)

@@ -69,6 +69,8 @@ public abstract partial class ExperimentTests(EvalFixture fixture)
         });
         Assert.Equal("completed", experiment["status"]!.GetValue<string>());
         Assert.Equal(version, experiment["target"]!["prompt_version"]!.GetValue<int>());
+        // The local embedder's precision is stored with the experiment (today's default), so a later default cannot change its scores.
+        Assert.Equal("int8", experiment["evaluators"]![1]!["precision"]!.GetValue<string>());
         var summary = experiment["summary"]!;
         Assert.Equal((3, 3, 1, 1, 1), (summary["items"]!.GetValue<int>(), summary["results"]!.GetValue<int>(), summary["passed"]!.GetValue<int>(),
             summary["failed"]!.GetValue<int>(), summary["errors"]!.GetValue<int>()));
