@@ -166,6 +166,11 @@ public sealed class LocalEmbedder : IDisposable
         {
             if (!File.Exists(path))
             {
+                // Files of an earlier quantiser version are no longer read.
+                foreach (var stale in Directory.GetFiles(Path.GetDirectoryName(path)!, Path.GetFileNameWithoutExtension(floatPath) + ".int8-v*.onnx"))
+                {
+                    File.Delete(stale);
+                }
                 ModelQuantizer.Quantize(floatPath, path);
                 GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
