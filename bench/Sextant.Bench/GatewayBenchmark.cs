@@ -117,10 +117,12 @@ internal static class GatewayBenchmark
         var cli = args.FirstOrDefault() ?? throw new ArgumentException("pass the path to sextant.dll");
         var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 600;
         var rate = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000;
+        // "sync": the server syncs every span commit (--sync-spans).
+        var sync = args.Length > 3 && args[3] == "sync";
         await using var upstream = await StartUpstreamAsync();
         var folder = Path.Combine(Path.GetTempPath(), "sextant-gateway-soak-" + Guid.NewGuid().ToString("N")[..8]);
         var port = FreePort.Next();
-        using var sextant = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        using var sextant = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}{(sync ? " --sync-spans" : "")}") { RedirectStandardOutput = true, UseShellExecute = false })!;
         try
         {
             using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
@@ -129,7 +131,7 @@ internal static class GatewayBenchmark
             (await admin.PutAsync("api/v1/gateway/routes/bench", Json("""{"targets":[{"provider":"fake","model":"fake-model"}]}"""))).EnsureSuccessStatusCode();
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096 }) { Timeout = TimeSpan.FromSeconds(30) };
             var url = $"http://127.0.0.1:{port}/v1/chat/completions";
-            Console.WriteLine($"soak: {rate} requests/s for {seconds} s through Sextant (non-streaming, every call traced)");
+            Console.WriteLine($"soak: {rate} requests/s for {seconds} s through Sextant (non-streaming, every call traced; span commits {(sync ? "synced" : "not synced")})");
             Console.WriteLine("  minute   p50 ms   p99 ms   errors   RSS MiB   spans stored");
             for (var minute = 1; minute * 60 <= seconds; minute++)
             {

@@ -11,7 +11,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- data <path to sextant.dll> [files] [GiB]   (sextant data add/get)
 //   dotnet run -c Release --project bench/Sextant.Bench -- tracelist <sextant.dll> [spans]   (trace list over 10 million spans)
 //   dotnet run -c Release --project bench/Sextant.Bench -- otlp <sextant.dll> [seconds] [senders] [sync]   (OTLP span ingestion; sync: --sync-spans)
-//   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate]   (memory over a long run)
+//   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate] [sync]   (memory over a long run; sync: --sync-spans)
 //   dotnet run -c Release --project bench/Sextant.Bench -- prompts <sextant.dll>   (prompt fetch by label: API and SDK cache)
 //   dotnet run -c Release --project bench/Sextant.Bench -- eval <sextant.dll> [promptfoo folder|-] [items] [int8|float32|deterministic]   (an experiment beside promptfoo)
 //   dotnet run -c Release --project bench/Sextant.Bench -- similarity [pairs] [int8|float32]   (the similarity evaluator's pairs/s)
