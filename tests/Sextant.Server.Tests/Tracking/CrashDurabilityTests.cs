@@ -25,31 +25,15 @@ public sealed class CrashDurabilityTests : IDisposable
             await http.PutAsync($"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/notes.txt", new StringContent("kept"));
 
             // Log concurrently and kill the server while requests are in flight.
-            using var stop = new CancellationTokenSource();
-            var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+            await KillUnderLoadAsync(server, async batch =>
             {
-                for (var batch = 0; !stop.IsCancellationRequested; batch++)
+                var metrics = Enumerable.Range(0, 100).Select(i => new { key = $"w{batch.Sender}", value = (double)i, timestamp = 1L, step = (long)((batch.Number * 100) + i) }).ToArray();
+                var answer = await http.PostAsync("/api/2.0/mlflow/runs/log-batch", new { run_id = run, metrics });
+                if (answer.Status == 200)
                 {
-                    var metrics = Enumerable.Range(0, 100).Select(i => new { key = $"w{w}", value = (double)i, timestamp = 1L, step = (long)((batch * 100) + i) }).ToArray();
-                    try
-                    {
-                        var answer = await http.PostAsync("/api/2.0/mlflow/runs/log-batch", new { run_id = run, metrics });
-                        if (answer.Status == 200)
-                        {
-                            Interlocked.Add(ref acknowledged, metrics.Length);
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return;
-                    }
+                    Interlocked.Add(ref acknowledged, metrics.Length);
                 }
-            })).ToArray();
-            await Task.Delay(1500);
-            server.Kill(entireProcessTree: true);
-            await server.WaitForExitAsync();
-            await stop.CancelAsync();
-            await Task.WhenAll(writers);
+            });
         }
         finally
         {
@@ -103,40 +87,24 @@ public sealed class CrashDurabilityTests : IDisposable
         try
         {
             await WaitReadyAsync(http);
-            using var stop = new CancellationTokenSource();
-            var senders = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+            await KillUnderLoadAsync(server, async _ =>
             {
-                while (!stop.IsCancellationRequested)
+                var traces = Enumerable.Range(0, 50).Select(_ => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))).ToArray();
+                var spans = traces.Select(trace => new
                 {
-                    var traces = Enumerable.Range(0, 50).Select(_ => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))).ToArray();
-                    var spans = traces.Select(trace => new
+                    trace_id = trace, span_id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)), name = "crash", kind = "span",
+                    start_time = start, end_time = start + 1000, status = "ok",
+                }).ToArray();
+                var answer = await http.PostAsync("/api/v1/traces/ingest", new { spans });
+                // 200: every span taken (207 would say which were not).
+                if (answer.Status == 200)
+                {
+                    foreach (var trace in traces)
                     {
-                        trace_id = trace, span_id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)), name = "crash", kind = "span",
-                        start_time = start, end_time = start + 1000, status = "ok",
-                    }).ToArray();
-                    try
-                    {
-                        var answer = await http.PostAsync("/api/v1/traces/ingest", new { spans });
-                        // 200: every span taken (207 would say which were not).
-                        if (answer.Status == 200)
-                        {
-                            foreach (var trace in traces)
-                            {
-                                acknowledged.Enqueue(trace);
-                            }
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return;
+                        acknowledged.Enqueue(trace);
                     }
                 }
-            })).ToArray();
-            await Task.Delay(1500);
-            server.Kill(entireProcessTree: true);
-            await server.WaitForExitAsync();
-            await stop.CancelAsync();
-            await Task.WhenAll(senders);
+            });
         }
         finally
         {
@@ -164,6 +132,31 @@ public sealed class CrashDurabilityTests : IDisposable
             restarted.Kill(entireProcessTree: true);
             await restarted.WaitForExitAsync();
         }
+    }
+
+    /// <summary>Four senders call <paramref name="send"/> in a loop; after 1.5 s the server is killed (kill -9) mid-load.</summary>
+    private static async Task KillUnderLoadAsync(Process server, Func<(int Sender, int Number), Task> send)
+    {
+        using var stop = new CancellationTokenSource();
+        var senders = Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
+        {
+            for (var number = 0; !stop.IsCancellationRequested; number++)
+            {
+                try
+                {
+                    await send((sender, number));
+                }
+                catch (HttpRequestException)
+                {
+                    return;
+                }
+            }
+        })).ToArray();
+        await Task.Delay(1500);
+        server.Kill(entireProcessTree: true);
+        await server.WaitForExitAsync();
+        await stop.CancelAsync();
+        await Task.WhenAll(senders);
     }
 
     private Process StartServer(int port) => ServerProcess.Start($"--port {port} --data \"{_data}\"");
