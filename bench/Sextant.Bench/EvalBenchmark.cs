@@ -26,7 +26,6 @@ internal static class EvalBenchmark
         """{"type": "contains", "value": "answer"}""",
         """{"type": "regex", "value": "^The answer is \\d+\\.$"}""",
         """{"type": "length", "max": 100}""",
-        """{"type": "similarity", "threshold": 0.8}""",
     ];
 
     private static string Question(int i) => $"What is {i} plus {i}? Answer in one sentence.";
@@ -59,11 +58,8 @@ internal static class EvalBenchmark
             await client.AddEvalItemsAsync("bench/sums", [.. Enumerable.Range(0, items).Select(i => new EvalItem($"q{i}",
                 JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["question"] = Question(i) }),
                 JsonSerializer.SerializeToElement(Expected(i))))]);
-            var evaluators = Evaluators.Take(similarity ? 4 : 3).Select(e => JsonDocument.Parse(e).RootElement.Clone()).ToList();
-            if (mode == "float32")
-            {
-                evaluators[3] = JsonDocument.Parse("""{"type": "similarity", "threshold": 0.8, "precision": "float32"}""").RootElement.Clone();
-            }
+            var evaluators = (similarity ? [.. Evaluators, $$"""{"type": "similarity", "threshold": 0.8, "precision": "{{mode}}"}"""] : Evaluators)
+                .Select(e => JsonDocument.Parse(e).RootElement.Clone()).ToList();
             var idleRss = ProcStatus.Rss(server.Id);
             var clock = Stopwatch.StartNew();
             var created = await client.CreateEvalExperimentAsync(new CreateEvalExperimentRequest("bench", "bench/sums", null, new ExperimentTarget("model", Model: "fake/bench"),

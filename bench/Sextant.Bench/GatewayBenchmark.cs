@@ -121,16 +121,14 @@ internal static class GatewayBenchmark
         var sync = args.Length > 3 && args[3] == "sync";
         await using var upstream = await StartUpstreamAsync();
         var folder = Path.Combine(Path.GetTempPath(), "sextant-gateway-soak-" + Guid.NewGuid().ToString("N")[..8]);
-        var port = FreePort.Next();
-        using var sextant = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}{(sync ? " --sync-spans" : "")}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        var (sextant, baseUrl) = await ChildServer.StartAsync(cli, folder, sync ? "--sync-spans" : "");
         try
         {
-            using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-            await WaitAsync(admin, "readyz");
+            using var admin = new HttpClient { BaseAddress = new Uri(baseUrl + "/") };
             (await admin.PutAsync("api/v1/gateway/providers/fake", Json($$"""{"kind":"openai","base_url":"{{upstream.BaseUrl}}","api_key":"sk-bench"}"""))).EnsureSuccessStatusCode();
             (await admin.PutAsync("api/v1/gateway/routes/bench", Json("""{"targets":[{"provider":"fake","model":"fake-model"}]}"""))).EnsureSuccessStatusCode();
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096 }) { Timeout = TimeSpan.FromSeconds(30) };
-            var url = $"http://127.0.0.1:{port}/v1/chat/completions";
+            var url = baseUrl + "/v1/chat/completions";
             Console.WriteLine($"soak: {rate} requests/s for {seconds} s through Sextant (non-streaming, every call traced; span commits {(sync ? "synced" : "not synced")})");
             Console.WriteLine("  minute   p50 ms   p99 ms   errors   RSS MiB   spans stored");
             for (var minute = 1; minute * 60 <= seconds; minute++)
@@ -145,15 +143,7 @@ internal static class GatewayBenchmark
         }
         finally
         {
-            sextant.Kill();
-            await sextant.WaitForExitAsync();
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await ChildServer.StopAsync(sextant, folder);
         }
     }
 
