@@ -101,32 +101,14 @@ public sealed class SpanWriter : IAsyncDisposable
         if (sqlite && _statements is null)
         {
             _statements = new SqliteSpanStatements((Microsoft.Data.Sqlite.SqliteConnection)connection);
-            // The key indexes take inserts at random places (trace ids are random): an 8 MiB page cache keeps their
-            // upper levels and recent leaves in memory (SQLite's default is 2 MiB).
+            // The traces' key index takes inserts at random places (trace ids are random): an 8 MiB page cache keeps
+            // its upper levels and recent leaves in memory (SQLite's default is 2 MiB).
             await connection.ExecuteAsync("PRAGMA cache_size = -8192; PRAGMA synchronous = " + (_syncEveryCommit ? "FULL" : "NORMAL"));
         }
         try
         {
             await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
-            var results = new bool[writes.Count][];
-            var inserted = new List<StoredSpan>();
-            for (var w = 0; w < writes.Count; w++)
-            {
-                results[w] = new bool[writes[w].Spans.Count];
-                for (var i = 0; i < writes[w].Spans.Count; i++)
-                {
-                    var stored = writes[w].Spans[i];
-                    results[w][i] = sqlite ? _statements!.InsertSpan(stored) : await InsertSpanAsync(connection, transaction, stored);
-                    if (results[w][i])
-                    {
-                        inserted.Add(stored);
-                    }
-                }
-            }
-            foreach (var trace in inserted.GroupBy(s => (s.Project, s.Span.TraceId)))
-            {
-                await UpdateTraceAsync(connection, transaction, trace.Key.Project, trace.Key.TraceId, [.. trace.Select(s => s.Span)]);
-            }
+            var results = sqlite ? await WriteSqliteAsync(connection, transaction, writes) : await WritePostgresAsync(connection, transaction, writes);
             await transaction.CommitAsync();
             return results;
         }
@@ -150,6 +132,89 @@ public sealed class SpanWriter : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// SQLite: trace by trace, the summary first (a new trace is one insert, which gives the row id its spans are
+    /// keyed by), then its spans under that row; an existing trace is read, and its new spans merged into it.
+    /// </summary>
+    private async Task<bool[][]> WriteSqliteAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<Write> writes)
+    {
+        var results = new bool[writes.Count][];
+        var traces = new Dictionary<(long Project, string TraceId), List<(StoredSpan Stored, int Write, int Index)>>();
+        for (var w = 0; w < writes.Count; w++)
+        {
+            results[w] = new bool[writes[w].Spans.Count];
+            for (var i = 0; i < writes[w].Spans.Count; i++)
+            {
+                var stored = writes[w].Spans[i];
+                if (!traces.TryGetValue((stored.Project, stored.Span.TraceId), out var members))
+                {
+                    traces.Add((stored.Project, stored.Span.TraceId), members = []);
+                }
+                members.Add((stored, w, i));
+            }
+        }
+        foreach (var ((project, traceId), members) in traces)
+        {
+            var fresh = Merge(NewTrace(traceId), [.. members.Select(m => m.Stored.Span)]);
+            TraceRow? existing = null;
+            if (_statements!.InsertTrace(project, fresh) is not { } traceRow)
+            {
+                existing = await connection.QuerySingleAsync<TraceRow>(
+                    $"SELECT id AS Id, {TraceRow.Columns} FROM traces WHERE project_id = @project AND trace_id = @traceId", new { project, traceId }, transaction);
+                traceRow = existing.Id;
+            }
+            var inserted = new List<Span>(members.Count);
+            foreach (var (stored, w, i) in members)
+            {
+                results[w][i] = _statements.InsertSpan(stored, traceRow);
+                if (results[w][i])
+                {
+                    inserted.Add(stored.Span);
+                }
+            }
+            // A new trace's row counted every span; one sent twice in this commit is stored once.
+            if (existing is not null ? inserted.Count > 0 : inserted.Count < members.Count)
+            {
+                await connection.ExecuteAsync(UpdateTrace, Parameters(project, Merge(existing ?? NewTrace(traceId), inserted)), transaction);
+            }
+        }
+        return results;
+    }
+
+    /// <summary>PostgreSQL: the spans, then their traces' summaries (a new trace is one insert; an existing one is locked, read, merged).</summary>
+    private static async Task<bool[][]> WritePostgresAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<Write> writes)
+    {
+        var results = new bool[writes.Count][];
+        var inserted = new List<StoredSpan>();
+        for (var w = 0; w < writes.Count; w++)
+        {
+            results[w] = new bool[writes[w].Spans.Count];
+            for (var i = 0; i < writes[w].Spans.Count; i++)
+            {
+                var stored = writes[w].Spans[i];
+                results[w][i] = await InsertSpanAsync(connection, transaction, stored);
+                if (results[w][i])
+                {
+                    inserted.Add(stored);
+                }
+            }
+        }
+        foreach (var trace in inserted.GroupBy(s => (s.Project, s.Span.TraceId)))
+        {
+            var fresh = Merge(NewTrace(trace.Key.TraceId), [.. trace.Select(s => s.Span)]);
+            if (await connection.ExecuteAsync(InsertTrace, Parameters(trace.Key.Project, fresh), transaction) == 1)
+            {
+                continue;
+            }
+            var row = await connection.QuerySingleAsync<TraceRow>(
+                $"SELECT {TraceRow.Columns} FROM traces WHERE project_id = @project AND trace_id = @traceId FOR UPDATE", new { project = trace.Key.Project, traceId = trace.Key.TraceId }, transaction);
+            await connection.ExecuteAsync(UpdateTrace, Parameters(trace.Key.Project, Merge(row, [.. trace.Select(s => s.Span)])), transaction);
+        }
+        return results;
+    }
+
+    private static TraceRow NewTrace(string traceId) => new() { TraceId = traceId, StartTime = long.MaxValue, EndTime = long.MinValue };
 
     private static async Task<bool> InsertSpanAsync(DbConnection connection, DbTransaction transaction, StoredSpan stored)
     {
@@ -182,29 +247,13 @@ public sealed class SpanWriter : IAsyncDisposable
         ON CONFLICT (project_id, trace_id) DO NOTHING
         """;
 
-    /// <summary>
-    /// Adds new spans into their trace's summary row. A new trace (the common case: one gateway call) is one insert;
-    /// an existing one is read, merged and written (the writer is the only one here; PostgreSQL also locks the row).
-    /// </summary>
-    private async Task UpdateTraceAsync(DbConnection connection, DbTransaction transaction, long project, string traceId, List<Span> spans)
-    {
-        var fresh = Merge(new TraceRow { TraceId = traceId, StartTime = long.MaxValue, EndTime = long.MinValue }, spans);
-        if (_statements is not null ? _statements.InsertTrace(project, fresh) : await connection.ExecuteAsync(InsertTrace, Parameters(project, fresh), transaction) == 1)
-        {
-            return;
-        }
-        var row = await connection.QuerySingleAsync<TraceRow>(
-            $"SELECT {TraceRow.Columns} FROM traces WHERE project_id = @project AND trace_id = @traceId{(_database.Engine == DatabaseEngine.Postgres ? " FOR UPDATE" : "")}",
-            new { project, traceId }, transaction);
-        await connection.ExecuteAsync(
-            """
-            UPDATE traces SET name = @Name, named_by_root = @NamedByRoot, start_time = @StartTime, end_time = @EndTime, error_count = @ErrorCount, span_count = @SpanCount,
-                generation_count = @GenerationCount, input_tokens = @InputTokens, output_tokens = @OutputTokens, cost = @Cost, cost_unknown = @CostUnknown,
-                user_id = @UserId, session_id = @SessionId, models = @Models, tags = @Tags
-            WHERE project_id = @project AND trace_id = @TraceId
-            """,
-            Parameters(project, Merge(row, spans)), transaction);
-    }
+    private const string UpdateTrace =
+        """
+        UPDATE traces SET name = @Name, named_by_root = @NamedByRoot, start_time = @StartTime, end_time = @EndTime, error_count = @ErrorCount, span_count = @SpanCount,
+            generation_count = @GenerationCount, input_tokens = @InputTokens, output_tokens = @OutputTokens, cost = @Cost, cost_unknown = @CostUnknown,
+            user_id = @UserId, session_id = @SessionId, models = @Models, tags = @Tags
+        WHERE project_id = @project AND trace_id = @TraceId
+        """;
 
     private static object Parameters(long project, TraceRow row) => new
     {
@@ -283,6 +332,8 @@ internal sealed class TraceRow
         "generation_count AS GenerationCount, input_tokens AS InputTokens, output_tokens AS OutputTokens, cost AS Cost, cost_unknown AS CostUnknown, user_id AS UserId, " +
         "session_id AS SessionId, models AS Models, tags AS Tags";
 
+    /// <summary>The row id (SQLite: the key spans find their trace by); read only where it is needed.</summary>
+    public long Id { get; set; }
     public string TraceId { get; set; } = "";
     public string Name { get; set; } = "";
     public long NamedByRoot { get; set; }

@@ -5,9 +5,9 @@ using Sextant.Contracts;
 namespace Sextant.Core.Tracing;
 
 /// <summary>
-/// The span writer's two SQLite statements (insert a span; insert a new trace's summary), prepared once on the
-/// writer's connection and bound by position: preparing and binding by name on every span cost more than SQLite's
-/// own work.
+/// The span writer's two SQLite statements (insert a new trace's summary; insert a span under its trace's row),
+/// prepared once on the writer's connection and bound by position: preparing and binding by name on every span cost
+/// more than SQLite's own work.
 /// </summary>
 internal sealed class SqliteSpanStatements : IDisposable
 {
@@ -22,9 +22,9 @@ internal sealed class SqliteSpanStatements : IDisposable
             """
             INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, status_message, provider, model, operation,
                 input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, tokens_estimated, cost, cost_saved, time_to_first_token_ms,
-                user_id, session_id, cache_hit, data, api_key_id)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
-            ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
+                user_id, session_id, cache_hit, data, api_key_id, trace_row)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+            ON CONFLICT (trace_row, span_id) DO NOTHING
             """);
         _trace = Prepare(
             """
@@ -35,8 +35,9 @@ internal sealed class SqliteSpanStatements : IDisposable
             """);
     }
 
+    /// <param name="traceRow">The row id of the span's trace summary.</param>
     /// <returns>Whether the span was new.</returns>
-    public bool InsertSpan(StoredSpan stored)
+    public bool InsertSpan(StoredSpan stored, long traceRow)
     {
         var s = stored.Span;
         var i = 1;
@@ -66,12 +67,13 @@ internal sealed class SqliteSpanStatements : IDisposable
         Bind(_span, i++, s.SessionId);
         Bind(_span, i++, s.CacheHit ? 1 : 0);
         Bind(_span, i++, stored.Data);
-        Bind(_span, i, stored.KeyId);
+        Bind(_span, i++, stored.KeyId);
+        Bind(_span, i, traceRow);
         return Step(_span) == 1;
     }
 
-    /// <returns>Whether the trace was new (else it exists and must be merged).</returns>
-    public bool InsertTrace(long project, TraceRow row)
+    /// <returns>The new trace's row id; null when the trace exists (its row must be read and merged).</returns>
+    public long? InsertTrace(long project, TraceRow row)
     {
         var i = 1;
         Bind(_trace, i++, project);
@@ -91,7 +93,7 @@ internal sealed class SqliteSpanStatements : IDisposable
         Bind(_trace, i++, row.SessionId);
         Bind(_trace, i++, row.Models);
         Bind(_trace, i, row.Tags);
-        return Step(_trace) == 1;
+        return Step(_trace) == 1 ? raw.sqlite3_last_insert_rowid(_db) : null;
     }
 
     private static void Bind(sqlite3_stmt statement, int index, string? value)

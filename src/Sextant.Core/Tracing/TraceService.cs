@@ -344,10 +344,18 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             new { project = caller.ProjectId, traceId }) ?? throw SextantException.NotFound($"No trace {traceId}.");
         // Sorted here: ORDER BY start_time made SQLite walk the (project, start_time) index over the whole project
         // instead of the primary key's few rows of this trace.
-        var spans = await connection.QueryAsync<SpanRow>($"SELECT {SpanRow.Columns} FROM spans WHERE project_id = @project AND trace_id = @traceId",
+        var spans = await connection.QueryAsync<SpanRow>($"SELECT {SpanRow.Columns} FROM spans WHERE {SpansOf("@project", "@traceId")}",
             new { project = caller.ProjectId, traceId });
         return new TraceResponse(row.ToSummary(), [.. spans.OrderBy(s => s.StartTime).ThenBy(s => s.SpanId, StringComparer.Ordinal).Select(s => s.ToSpan())]);
     }
+
+    /// <summary>
+    /// The condition for one trace's spans. SQLite keys spans by their trace summary's row id (appended in arrival
+    /// order, where trace ids are random: migration 0010), PostgreSQL by (project_id, trace_id).
+    /// </summary>
+    private string SpansOf(string project, string traceId) => database.Engine == DatabaseEngine.Sqlite
+        ? $"trace_row = (SELECT id FROM traces WHERE project_id = {project} AND trace_id = {traceId})"
+        : $"project_id = {project} AND trace_id = {traceId}";
 
     public async Task<SpansResponse> ListSpansAsync(Caller caller, TraceFilter filter, string? kind, long? maxResults, string? pageToken, CancellationToken cancellationToken = default)
     {
@@ -482,17 +490,17 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         await using var transaction = await SextantDatabase.BeginWriteAsync(connection, cancellationToken);
         foreach (var (trace, span, cost) in changed)
         {
-            await connection.ExecuteAsync("UPDATE spans SET cost = @cost WHERE project_id = @project AND trace_id = @trace AND span_id = @span",
+            await connection.ExecuteAsync($"UPDATE spans SET cost = @cost WHERE {SpansOf("@project", "@trace")} AND span_id = @span",
                 new { cost, project = caller.ProjectId, trace, span }, transaction);
         }
         // The traces' totals follow their spans.
         foreach (var trace in changed.Select(c => c.Trace).Distinct())
         {
             await connection.ExecuteAsync(
-                """
+                $"""
                 UPDATE traces SET
-                    cost = (SELECT COALESCE(SUM(cost), 0) FROM spans WHERE project_id = @project AND trace_id = @trace AND kind = 'generation'),
-                    cost_unknown = (SELECT COUNT(*) FROM spans WHERE project_id = @project AND trace_id = @trace AND kind = 'generation' AND cost IS NULL AND cache_hit = 0)
+                    cost = (SELECT COALESCE(SUM(cost), 0) FROM spans WHERE {SpansOf("@project", "@trace")} AND kind = 'generation'),
+                    cost_unknown = (SELECT COUNT(*) FROM spans WHERE {SpansOf("@project", "@trace")} AND kind = 'generation' AND cost IS NULL AND cache_hit = 0)
                 WHERE project_id = @project AND trace_id = @trace
                 """,
                 new { project = caller.ProjectId, trace }, transaction);

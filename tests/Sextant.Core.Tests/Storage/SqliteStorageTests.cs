@@ -12,7 +12,7 @@ public sealed class SqliteStorageTests : IDisposable
     private string DbPath => Path.Combine(_folder, "sextant.db");
 
     [Fact]
-    public async Task Spans_and_traces_keep_their_rows_and_their_keys_when_they_become_rowid_tables()
+    public async Task Spans_and_traces_keep_their_rows_and_their_keys_when_they_become_rowid_tables_and_spans_are_keyed_by_their_trace_row()
     {
         await using var database = new SextantDatabase(DatabaseUri.Sqlite(DbPath));
         await database.MigrateAsync(upTo: 6);
@@ -36,12 +36,15 @@ public sealed class SqliteStorageTests : IDisposable
         var spans = (await after.QueryAsync<(string SpanId, string Data, string? Key, double? Cost)>("SELECT span_id, data, api_key_id, cost FROM spans ORDER BY span_id")).ToList();
         Assert.Equal([("s1", "{}", null, null), ("s2", """{"a":1}""", "k1", 0.5)], spans);
         Assert.Equal("alice", await after.ExecuteScalarAsync<string>("SELECT user_id FROM traces WHERE trace_id = 't1'"));
+        // Migration 10: the spans point at their trace's row, and are keyed by it.
+        var traceRow = await after.ExecuteScalarAsync<long>("SELECT id FROM traces WHERE trace_id = 't1'");
+        Assert.Equal([traceRow, traceRow], await after.QueryAsync<long>("SELECT trace_row FROM spans ORDER BY span_id"));
         // The keys still deduplicate: the writer's inserts name them as their conflict targets.
         Assert.Equal(0, await after.ExecuteAsync(
             """
-            INSERT INTO spans (project_id, trace_id, span_id, name, kind, start_time, end_time, status, tokens_estimated, cache_hit, data)
-            VALUES (1, 't1', 's1', 'again', 'span', 10, 20, 'ok', 0, 0, '{}') ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-            """));
+            INSERT INTO spans (project_id, trace_id, span_id, name, kind, start_time, end_time, status, tokens_estimated, cache_hit, data, trace_row)
+            VALUES (1, 't1', 's1', 'again', 'span', 10, 20, 'ok', 0, 0, '{}', @traceRow) ON CONFLICT (trace_row, span_id) DO NOTHING
+            """, new { traceRow }));
         Assert.Equal(0, await after.ExecuteAsync(
             """
             INSERT INTO traces (project_id, trace_id, name, named_by_root, start_time, end_time, error_count, span_count, generation_count, input_tokens, output_tokens,

@@ -62,6 +62,28 @@ public abstract class TraceApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_span_sent_twice_in_one_batch_is_counted_once_and_a_later_span_joins_its_trace()
+    {
+        var trace = Hex(16);
+        var (root, step, late) = (Hex(8), Hex(8), Hex(8));
+        var first = await IngestAsync(
+            Span(trace, step, root, "step", offsetMs: 10, durationMs: 50),
+            Span(trace, step, root, "step", offsetMs: 10, durationMs: 50),
+            Span(trace, root, null, "request", durationMs: 100));
+        Assert.Equal([201, 200, 201], first.Json!["results"]!.AsArray().Select(r => r!["status"]!.GetValue<int>()));
+        var summary = (await Http.GetJsonAsync($"/api/v1/traces/{trace}")).Json!["trace"]!;
+        Assert.Equal(("request", 2), (summary["name"]!.GetValue<string>(), summary["span_count"]!.GetValue<int>()));
+
+        var later = await IngestAsync(Span(trace, late, root, "late step", "generation", 90, 400, "gpt-4o-mini", 100, 10));
+        Assert.Equal(201, later.Json!["results"]![0]!["status"]!.GetValue<int>());
+        var got = (await Http.GetJsonAsync($"/api/v1/traces/{trace}")).Json!;
+        summary = got["trace"]!;
+        Assert.Equal(("request", 3, 1), (summary["name"]!.GetValue<string>(), summary["span_count"]!.GetValue<int>(), summary["generation_count"]!.GetValue<int>()));
+        Assert.Equal(["gpt-4o-mini"], summary["models"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Equal(["request", "step", "late step"], got["spans"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Unknown_prices_stay_unknown_until_a_price_is_set_and_costs_are_recomputed()
     {
         var trace = Hex(16);
