@@ -40,6 +40,7 @@ internal static class TraceListBenchmark
                     ("first page, one user", "api/v1/traces?max_results=50&user=user-7"),
                     ("first page, one model", "api/v1/traces?max_results=50&model=claude-sonnet-4-5"),
                     ("first page, errors", "api/v1/traces?max_results=50&status=error"),
+                    ("one trace and its spans", $"api/v1/traces/{spans / 4:x32}"),
                 })
                 {
                     for (var i = 0; i < 5; i++)
@@ -101,8 +102,8 @@ internal static class TraceListBenchmark
             span.CommandText =
                 """
                 INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, model, provider, input_tokens, output_tokens,
-                    tokens_estimated, cost, user_id, cache_hit, data)
-                VALUES (1, $t, $s, $p, $n, $k, $start, $end, $status, $m, 'openai', $in, $out, 0, $cost, $u, 0, '{}')
+                    tokens_estimated, cost, user_id, cache_hit, data, trace_row)
+                VALUES (1, $t, $s, $p, $n, $k, $start, $end, $status, $m, 'openai', $in, $out, 0, $cost, $u, 0, '{}', (SELECT id FROM traces WHERE project_id = 1 AND trace_id = $t))
                 """;
             var p = SpanParameters.Select(n => span.Parameters.Add(n, SqliteType.Text)).ToArray();
             await span.PrepareAsync();
@@ -125,6 +126,10 @@ internal static class TraceListBenchmark
                 var (input, output) = (100 + random.Next(2000), 10 + random.Next(300));
                 var cost = (input * 0.15 + output * 0.6) / 1_000_000;
                 var user = $"user-{i % 1000}";
+                // The trace first: its spans are keyed by its row.
+                q[0].Value = id; q[1].Value = t0; q[2].Value = t0 + 900_000; q[3].Value = error ? 1 : 0; q[4].Value = input; q[5].Value = output; q[6].Value = cost;
+                q[7].Value = user; q[8].Value = $"session-{i / 10}"; q[9].Value = $"[\"{model}\"]";
+                await trace.ExecuteNonQueryAsync();
                 foreach (var (s, parent, name, kind, begin, end, m) in new[]
                 {
                     ($"{i:x8}00000001"[^16..], (string?)null, "handle request", "span", t0, t0 + 900_000, (string?)null),
@@ -137,9 +142,6 @@ internal static class TraceListBenchmark
                     p[11].Value = kind == "generation" ? cost : DBNull.Value; p[12].Value = user;
                     await span.ExecuteNonQueryAsync();
                 }
-                q[0].Value = id; q[1].Value = t0; q[2].Value = t0 + 900_000; q[3].Value = error ? 1 : 0; q[4].Value = input; q[5].Value = output; q[6].Value = cost;
-                q[7].Value = user; q[8].Value = $"session-{i / 10}"; q[9].Value = $"[\"{model}\"]";
-                await trace.ExecuteNonQueryAsync();
             }
             await transaction.CommitAsync();
         }
