@@ -68,14 +68,18 @@ public static class OtlpMapper
         var result = new List<(Span?, string?)>();
         foreach (var resource in request.ResourceSpans)
         {
-            var service = resource.Resource?.Attributes.FirstOrDefault(a => a.Key == "service.name")?.Value?.StringValue;
+            // Made once for all the spans that share them.
+            JsonElement? service = resource.Resource?.Attributes.FirstOrDefault(a => a.Key == "service.name")?.Value?.StringValue is { } name
+                ? JsonSerializer.SerializeToElement(name, CoreJsonContext.Default.String)
+                : null;
             foreach (var scope in resource.ScopeSpans)
             {
+                JsonElement? scopeName = scope.Scope?.Name is { Length: > 0 } scopeText ? JsonSerializer.SerializeToElement(scopeText, CoreJsonContext.Default.String) : null;
                 foreach (var span in scope.Spans)
                 {
                     try
                     {
-                        result.Add((MapSpan(span, service, scope.Scope?.Name), null));
+                        result.Add((MapSpan(span, service, scopeName), null));
                     }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
@@ -88,16 +92,25 @@ public static class OtlpMapper
         return result;
     }
 
-    private static Span MapSpan(Otlp.Span span, string? service, string? scope)
+    private static Span MapSpan(Otlp.Span span, JsonElement? service, JsonElement? scope)
     {
         if (span.TraceId.Length != 16 || span.SpanId.Length != 8)
         {
             throw new FormatException($"span '{span.Name}' has a trace id of {span.TraceId.Length} bytes and a span id of {span.SpanId.Length} (16 and 8 expected)");
         }
         var attributes = Attributes(span.Attributes);
-        string? Text(params string[] keys) => keys.Select(k => attributes.TryGetValue(k, out var v) ? v : (JsonElement?)null)
-            .Where(v => v is not null).Select(v => v!.Value.ValueKind == JsonValueKind.String ? v.Value.GetString() : v.Value.GetRawText()).FirstOrDefault();
-        long? Number(params string[] keys)
+        string? Text(params ReadOnlySpan<string> keys)
+        {
+            foreach (var key in keys)
+            {
+                if (attributes.TryGetValue(key, out var v))
+                {
+                    return v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText();
+                }
+            }
+            return null;
+        }
+        long? Number(params ReadOnlySpan<string> keys)
         {
             foreach (var key in keys)
             {
@@ -130,16 +143,22 @@ public static class OtlpMapper
         {
             input += (cached ?? 0) + (cacheWrite ?? 0);
         }
-        var parameters = attributes.Where(a => a.Key.StartsWith("gen_ai.request.", StringComparison.Ordinal) && a.Key != "gen_ai.request.model")
-            .ToDictionary(a => a.Key["gen_ai.request.".Length..], a => a.Value);
-        var (messagesIn, messagesOut) = Messages(span, attributes);
-        if (service is not null)
+        Dictionary<string, JsonElement>? parameters = null;
+        foreach (var (key, value) in attributes)
         {
-            attributes["service.name"] = JsonSerializer.SerializeToElement(service, CoreJsonContext.Default.String);
+            if (key.StartsWith("gen_ai.request.", StringComparison.Ordinal) && key != "gen_ai.request.model")
+            {
+                (parameters ??= new(StringComparer.Ordinal))[key["gen_ai.request.".Length..]] = value;
+            }
         }
-        if (scope is { Length: > 0 })
+        var (messagesIn, messagesOut) = Messages(span, attributes);
+        if (service is { } serviceName)
         {
-            attributes["otel.scope.name"] = JsonSerializer.SerializeToElement(scope, CoreJsonContext.Default.String);
+            attributes["service.name"] = serviceName;
+        }
+        if (scope is { } scopeName)
+        {
+            attributes["otel.scope.name"] = scopeName;
         }
         var start = (long)(span.StartTimeUnixNano / 1000);
         var end = Math.Max(start, (long)(span.EndTimeUnixNano / 1000));
@@ -165,7 +184,7 @@ public static class OtlpMapper
             SessionId: Text("session.id", "gen_ai.conversation.id"),
             Input: messagesIn,
             Output: messagesOut,
-            Parameters: parameters.Count > 0 ? parameters : null,
+            Parameters: parameters,
             Attributes: attributes);
     }
 
@@ -248,8 +267,8 @@ public static class OtlpMapper
         using (var writer = new Utf8JsonWriter(buffer, Writer))
         {
             writer.WriteStartObject();
-            // A key given twice keeps its last value, as a dictionary would.
-            foreach (var attribute in attributes.GroupBy(a => a.Key).Select(g => g.Last()))
+            // A key given twice is written twice; the dictionary below keeps its last value.
+            foreach (var attribute in attributes)
             {
                 writer.WritePropertyName(attribute.Key);
                 Write(writer, attribute.Value);

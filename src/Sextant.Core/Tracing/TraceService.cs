@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -118,8 +119,23 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         return [.. prepared.Select(p => p.Span)];
     }
 
-    private static bool IsHex(string? value, int length) =>
-        value is not null && value.Length == length && value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')) && value.Any(c => c != '0');
+    private static bool IsHex(string? value, int length)
+    {
+        if (value is null || value.Length != length)
+        {
+            return false;
+        }
+        var zero = true;
+        foreach (var c in value)
+        {
+            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            {
+                return false;
+            }
+            zero &= c == '0';
+        }
+        return !zero;
+    }
 
     private async Task<StoredSpan> PrepareAsync(long project, Span? span, string field, CancellationToken cancellationToken)
     {
@@ -155,31 +171,22 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         {
             throw SextantException.Invalid($"{field}.end_time", $"'start_time' must be positive (Unix microseconds) and 'end_time' not before it; got {span.StartTime} and {span.EndTime}.");
         }
-        foreach (var (value, name) in new[] { (span.InputTokens, "input_tokens"), (span.OutputTokens, "output_tokens"), (span.CachedInputTokens, "cached_input_tokens"),
-            (span.CacheWriteTokens, "cache_write_tokens"), (span.ReasoningTokens, "reasoning_tokens") })
-        {
-            if (value is < 0 or > MaxTokens)
-            {
-                throw SextantException.Invalid($"{field}.{name}", $"'{name}' must be between 0 and {MaxTokens}; got {value}.");
-            }
-        }
+        CheckTokens(field, "input_tokens", span.InputTokens);
+        CheckTokens(field, "output_tokens", span.OutputTokens);
+        CheckTokens(field, "cached_input_tokens", span.CachedInputTokens);
+        CheckTokens(field, "cache_write_tokens", span.CacheWriteTokens);
+        CheckTokens(field, "reasoning_tokens", span.ReasoningTokens);
         if ((span.CachedInputTokens ?? 0) + (span.CacheWriteTokens ?? 0) > (span.InputTokens ?? long.MaxValue))
         {
             throw SextantException.Invalid($"{field}.cached_input_tokens", "Cached and cache-write tokens are part of 'input_tokens', so they cannot exceed it.");
         }
-        foreach (var (value, name) in new[] { (span.Model, "model"), (span.Provider, "provider"), (span.UserId, "user_id"), (span.SessionId, "session_id"), (span.Operation, "operation") })
-        {
-            if (value is { Length: > 256 })
-            {
-                throw SextantException.Invalid($"{field}.{name}", $"'{name}' is longer than 256 characters.");
-            }
-            if (value?.Contains('\0', StringComparison.Ordinal) == true)
-            {
-                throw SextantException.Invalid($"{field}.{name}", $"'{name}' contains a NUL character.");
-            }
-        }
-        var data = Data(span);
-        if (Encoding.UTF8.GetByteCount(data) > MaxSpanDataBytes)
+        CheckLabel(field, "model", span.Model);
+        CheckLabel(field, "provider", span.Provider);
+        CheckLabel(field, "user_id", span.UserId);
+        CheckLabel(field, "session_id", span.SessionId);
+        CheckLabel(field, "operation", span.Operation);
+        var (data, dataBytes) = Data(span);
+        if (dataBytes > MaxSpanDataBytes)
         {
             throw SextantException.Invalid($"{field}.input", $"A span's input, output, parameters, attributes and metadata may hold at most {MaxSpanDataBytes} bytes of JSON.");
         }
@@ -191,11 +198,38 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         return new StoredSpan(project, span with { Cost = span.CacheHit ? 0 : cost }, data);
     }
 
-    /// <summary>The span's JSON column: input, output, parameters, attributes, tags and metadata, written once.</summary>
-    private static string Data(Span span)
+    private static void CheckTokens(string field, string name, long? value)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        if (value is < 0 or > MaxTokens)
+        {
+            throw SextantException.Invalid($"{field}.{name}", $"'{name}' must be between 0 and {MaxTokens}; got {value}.");
+        }
+    }
+
+    private static void CheckLabel(string field, string name, string? value)
+    {
+        if (value is { Length: > 256 })
+        {
+            throw SextantException.Invalid($"{field}.{name}", $"'{name}' is longer than 256 characters.");
+        }
+        if (value?.Contains('\0', StringComparison.Ordinal) == true)
+        {
+            throw SextantException.Invalid($"{field}.{name}", $"'{name}' contains a NUL character.");
+        }
+    }
+
+    private static readonly JsonWriterOptions DataWriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>This thread's buffer for <see cref="Data"/> (which does not await, so nothing else uses it meanwhile).</summary>
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? _dataBuffer;
+
+    /// <summary>The span's JSON column: input, output, parameters, attributes, tags and metadata, written once; and its size in UTF-8.</summary>
+    private static (string Json, int Bytes) Data(Span span)
+    {
+        var buffer = _dataBuffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(buffer, DataWriterOptions))
         {
             writer.WriteStartObject();
             if (span.Input is { } input)
@@ -242,7 +276,13 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             }
             writer.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        var json = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        if (buffer.Capacity > 1 << 20)
+        {
+            // One very large span does not keep its buffer for the thread's life.
+            _dataBuffer = null;
+        }
+        return (json, buffer.WrittenCount);
     }
 
     /// <summary>The cost of a generation's usage at its start, or null without a price or usage.</summary>

@@ -149,6 +149,8 @@ public sealed class OtlpIngestionTests(ServerFixture fixture) : IClassFixture<Se
                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
                    {"key": "gen_ai.system", "value": {"stringValue": "anthropic"}},
                    {"key": "gen_ai.request.model", "value": {"stringValue": "claude-sonnet-4-5-20250929"}},
+                   {"key": "gen_ai.request.temperature", "value": {"doubleValue": 0.2}},
+                   {"key": "gen_ai.request.temperature", "value": {"doubleValue": 0.7}},
                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100"}},
                    {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "1000"}},
                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "50"}}],
@@ -178,6 +180,10 @@ public sealed class OtlpIngestionTests(ServerFixture fixture) : IClassFixture<Se
         Assert.Equal(1350e-6, span.Cost!.Value, 12);
         Assert.Contains("Reset my password", AllText(span.Input!.Value));
         Assert.Equal("support-bot", span.Attributes!["service.name"].GetString());
+        Assert.Equal("anthropic-instrumentation", span.Attributes!["otel.scope.name"].GetString());
+        // A key sent twice keeps its last value.
+        Assert.Equal(0.7, span.Parameters!["temperature"].GetDouble());
+        Assert.Equal(0.7, span.Attributes!["gen_ai.request.temperature"].GetDouble());
 
         var garbage = new ByteArrayContent([1, 2, 3, 250, 251]);
         garbage.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-protobuf");
