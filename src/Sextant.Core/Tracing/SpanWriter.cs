@@ -25,7 +25,8 @@ public sealed class SpanWriter : IAsyncDisposable
     private readonly Channel<Write> _queue = Channel.CreateBounded<Write>(new BoundedChannelOptions(QueueCapacity) { SingleReader = true });
     private readonly Task _loop;
 
-    private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done);
+    /// <param name="Traces">SQLite: the summary of each trace in the write as if all its spans are new, made by the caller's thread rather than the writer's.</param>
+    private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done, Dictionary<(long Project, string TraceId), TraceRow>? Traces);
 
     /// <param name="syncEveryCommit">
     /// SQLite: sync the WAL at every commit (synchronous=FULL), so acknowledged spans also survive an operating-system
@@ -43,13 +44,33 @@ public sealed class SpanWriter : IAsyncDisposable
     /// <returns>Per span: true when stored now, false when it was stored before.</returns>
     internal async Task<bool[]> WriteAsync(IReadOnlyList<StoredSpan> spans)
     {
-        var write = new Write(spans, new TaskCompletionSource<bool[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var write = new Write(spans, new TaskCompletionSource<bool[]>(TaskCreationOptions.RunContinuationsAsynchronously),
+            _database.Engine == DatabaseEngine.Sqlite ? Summaries(spans) : null);
         if (!_queue.Writer.TryWrite(write))
         {
             throw new SextantException(ErrorCodes.TemporarilyUnavailable, $"The span queue is full ({QueueCapacity} writes waiting); retry shortly.", 503);
         }
         // Not cancelled with the request: once queued, the spans commit whether or not the client waits.
         return await write.Done.Task;
+    }
+
+    private static Dictionary<(long Project, string TraceId), TraceRow> Summaries(IReadOnlyList<StoredSpan> spans)
+    {
+        var traces = new Dictionary<(long Project, string TraceId), List<Span>>();
+        foreach (var stored in spans)
+        {
+            if (!traces.TryGetValue((stored.Project, stored.Span.TraceId), out var members))
+            {
+                traces.Add((stored.Project, stored.Span.TraceId), members = []);
+            }
+            members.Add(stored.Span);
+        }
+        var summaries = new Dictionary<(long Project, string TraceId), TraceRow>(traces.Count);
+        foreach (var (key, members) in traces)
+        {
+            summaries.Add(key, Merge(NewTrace(key.TraceId), members));
+        }
+        return summaries;
     }
 
     private async Task RunAsync()
@@ -107,6 +128,10 @@ public sealed class SpanWriter : IAsyncDisposable
         }
         try
         {
+            if (sqlite)
+            {
+                await _database.LetWalRestartAsync(connection);
+            }
             await using var transaction = await SextantDatabase.BeginWriteAsync(connection);
             var results = sqlite ? await WriteSqliteAsync(connection, transaction, writes) : await WritePostgresAsync(connection, transaction, writes);
             await transaction.CommitAsync();
@@ -156,7 +181,10 @@ public sealed class SpanWriter : IAsyncDisposable
         }
         foreach (var ((project, traceId), members) in traces)
         {
-            var fresh = Merge(NewTrace(traceId), [.. members.Select(m => m.Stored.Span)]);
+            // A trace's spans usually come in one write, whose summary is made already.
+            var fresh = members.TrueForAll(m => m.Write == members[0].Write)
+                ? writes[members[0].Write].Traces![(project, traceId)]
+                : Merge(NewTrace(traceId), [.. members.Select(m => m.Stored.Span)]);
             TraceRow? existing = null;
             if (_statements!.InsertTrace(project, fresh) is not { } traceRow)
             {
