@@ -136,13 +136,22 @@ public sealed class SextantDatabase : IAsyncDisposable
     /// </summary>
     internal async Task LetWalRestartAsync(DbConnection connection)
     {
-        if (_checkpoints is not null && Environment.TickCount64 - _lastRestart > 1000)
+        if (_checkpoints is null || Environment.TickCount64 - _lastRestart <= 1000)
         {
-            var (_, frames, copied) = await connection.QuerySingleAsync<(long Busy, long Frames, long Copied)>("PRAGMA wal_checkpoint(PASSIVE)");
-            if (frames == copied)
+            return;
+        }
+        try
+        {
+            // Busy (1) while the background checkpointer is at work: the next commit tries again.
+            var (busy, frames, copied) = await connection.QuerySingleAsync<(long Busy, long Frames, long Copied)>("PRAGMA wal_checkpoint(PASSIVE)");
+            if (busy == 0 && frames == copied)
             {
                 _lastRestart = Environment.TickCount64;
             }
+        }
+        catch (SqliteException)
+        {
+            // Only a way to keep the WAL small: the commit goes on without it.
         }
     }
 

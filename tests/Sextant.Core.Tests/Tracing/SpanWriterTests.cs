@@ -1,0 +1,60 @@
+using Dapper;
+using Sextant.Contracts;
+using Sextant.Core.Storage;
+using Sextant.Core.Tests.Storage;
+using Sextant.Core.Tracing;
+
+namespace Sextant.Core.Tests.Tracing;
+
+/// <summary>The span writer under concurrent writes, on every engine.</summary>
+public abstract class SpanWriterTests(DatabaseEngine engine) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+
+    public async Task InitializeAsync() => _db = await TestDatabase.CreateAsync(engine);
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static string Hex(int bytes) => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(bytes));
+
+    private sealed record Expected(string Name, long SpanCount, long GenerationCount, long InputTokens, long OutputTokens, long StartTime, long EndTime);
+
+    [Fact]
+    public async Task Traces_split_across_writes_that_commit_together_add_up_and_a_second_sending_stores_nothing()
+    {
+        await using var writer = new SpanWriter(_db.Database);
+        const long t0 = 1_700_000_000_000_000;
+        var traces = Enumerable.Range(0, 40).Select(_ => (Trace: Hex(16), Root: Hex(8))).ToArray();
+        // Write k holds part k of every trace: part 0 is the root, parts 1-7 are generations under it. The eight
+        // writes are sent at once, so the writer commits several of them together and meets each trace's spans
+        // from different writes in one commit (and in later commits, for the writes it had not seen yet).
+        var writes = Enumerable.Range(0, 8).Select(part => traces.Select(t => new StoredSpan(1, part == 0
+            ? new Span(t.Trace, t.Root, null, "root", "span", t0, t0 + 1_000, "ok")
+            : new Span(t.Trace, Hex(8), t.Root, $"step {part}", "generation", t0 + part, t0 + part + 10, part == 3 ? "error" : "ok",
+                Model: "m", InputTokens: 10, OutputTokens: 1, Cost: 0.5), "{}")).ToArray()).ToArray();
+
+        var first = await Task.WhenAll(writes.Select(w => writer.WriteAsync(w)));
+        Assert.All(first, results => Assert.All(results, Assert.True));
+        await using var connection = await _db.Database.OpenAsync();
+        async Task<List<Expected>> TracesAsync() => [.. await connection.QueryAsync<Expected>(
+            """
+            SELECT name, CAST(span_count AS BIGINT) AS span_count, CAST(generation_count AS BIGINT) AS generation_count, CAST(input_tokens AS BIGINT) AS input_tokens,
+                CAST(output_tokens AS BIGINT) AS output_tokens, CAST(start_time AS BIGINT) AS start_time, CAST(end_time AS BIGINT) AS end_time
+            FROM traces ORDER BY trace_id
+            """)];
+        var expected = Enumerable.Repeat(new Expected("root", 8, 7, 70, 7, t0, t0 + 1_000), traces.Length).ToList();
+        Assert.Equal(expected, await TracesAsync());
+        Assert.Equal(traces.Length * 8, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM spans"));
+        Assert.Equal(traces.Length, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM traces WHERE error_count = 1 AND cost = 3.5 AND models = '[\"m\"]'"));
+
+        // Sent again, all at once: every span is a duplicate, and no summary moves.
+        var again = await Task.WhenAll(writes.Select(w => writer.WriteAsync(w)));
+        Assert.All(again, results => Assert.All(results, Assert.False));
+        Assert.Equal(expected, await TracesAsync());
+        Assert.Equal(traces.Length * 8, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM spans"));
+    }
+}
+
+public sealed class SqliteSpanWriterTests() : SpanWriterTests(DatabaseEngine.Sqlite);
+
+public sealed class PostgresSpanWriterTests() : SpanWriterTests(DatabaseEngine.Postgres);
