@@ -10,6 +10,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- registry   (models:/ resolution and lineage latency)
 //   dotnet run -c Release --project bench/Sextant.Bench -- data <path to sextant.dll> [files] [GiB]   (sextant data add/get)
 //   dotnet run -c Release --project bench/Sextant.Bench -- tracelist <sextant.dll> [spans]   (trace list over 10 million spans)
+//   dotnet run -c Release --project bench/Sextant.Bench -- span-migration [spans]   (migration 0010 on spans stored before it)
 //   dotnet run -c Release --project bench/Sextant.Bench -- otlp <sextant.dll> [seconds] [senders] [sync]   (OTLP span ingestion; sync: --sync-spans)
 //   dotnet run -c Release --project bench/Sextant.Bench -- gateway-soak <sextant.dll> [seconds] [rate] [sync]   (memory over a long run; sync: --sync-spans)
 //   dotnet run -c Release --project bench/Sextant.Bench -- prompts <sextant.dll>   (prompt fetch by label: API and SDK cache)
@@ -30,6 +31,7 @@ return args.FirstOrDefault() switch
     "gateway-soak" => await GatewayBenchmark.SoakAsync(args.Skip(1).ToArray()),
     "otlp" => await OtlpBenchmark.RunAsync(args.Skip(1).ToArray()),
     "tracelist" => await TraceListBenchmark.RunAsync(args.Skip(1).ToArray()),
+    "span-migration" => await TraceListBenchmark.MigrationAsync(args.Skip(1).ToArray()),
     "prompts" => await PromptBenchmark.RunAsync(args.Skip(1).ToArray()),
     "eval" => await EvalBenchmark.RunAsync(args.Skip(1).ToArray()),
     "similarity" => await EvalBenchmark.SimilarityAsync(args.Skip(1).ToArray()),

@@ -81,7 +81,37 @@ internal static class TraceListBenchmark
     private static readonly string[] SpanParameters = ["$t", "$s", "$p", "$n", "$k", "$start", "$end", "$status", "$m", "$in", "$out", "$cost", "$u"];
     private static readonly string[] TraceParameters = ["$t", "$start", "$end", "$errors", "$in", "$out", "$cost", "$u", "$session", "$models"];
 
-    private static async Task LoadAsync(SextantDatabase database, long traces)
+    /// <summary>
+    /// What migration 0010 costs at the first start of an upgraded server: spans loaded into the schema before it
+    /// (keyed by trace id), then the migration timed on its own.
+    /// </summary>
+    public static async Task<int> MigrationAsync(string[] args)
+    {
+        var spans = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 10_000_000;
+        var folder = Path.Combine(Path.GetTempPath(), "sextant-migration-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        try
+        {
+            await using var database = new SextantDatabase(DatabaseUri.Sqlite(Path.Combine(folder, "sextant.db")));
+            await database.MigrateAsync(upTo: 9);
+            await new ProjectService(database).EnsureDefaultProjectAsync();
+            var clock = Stopwatch.StartNew();
+            await LoadAsync(database, spans / 2, keyedByTraceRow: false);
+            Console.WriteLine($"loaded {spans:N0} spans ({spans / 2:N0} traces) before migration 0010 in {clock.Elapsed.TotalSeconds:F0} s; file {new FileInfo(Path.Combine(folder, "sextant.db")).Length / 1048576.0:N0} MiB");
+            clock.Restart();
+            await database.MigrateAsync();
+            Console.WriteLine($"migration 0010 (spans keyed by their trace's row): {clock.Elapsed.TotalSeconds:F1} s");
+            return 0;
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <param name="keyedByTraceRow">Whether the schema has migration 0010 (spans keyed by their trace's row).</param>
+    private static async Task LoadAsync(SextantDatabase database, long traces, bool keyedByTraceRow = true)
     {
         await using var connection = (SqliteConnection)await database.OpenAsync();
         await using (var pragma = connection.CreateCommand())
@@ -100,10 +130,10 @@ internal static class TraceListBenchmark
             await using var span = connection.CreateCommand();
             span.Transaction = transaction;
             span.CommandText =
-                """
+                $$"""
                 INSERT INTO spans (project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status, model, provider, input_tokens, output_tokens,
-                    tokens_estimated, cost, user_id, cache_hit, data, trace_row)
-                VALUES (1, $t, $s, $p, $n, $k, $start, $end, $status, $m, 'openai', $in, $out, 0, $cost, $u, 0, '{}', (SELECT id FROM traces WHERE project_id = 1 AND trace_id = $t))
+                    tokens_estimated, cost, user_id, cache_hit, data{{(keyedByTraceRow ? ", trace_row" : "")}})
+                VALUES (1, $t, $s, $p, $n, $k, $start, $end, $status, $m, 'openai', $in, $out, 0, $cost, $u, 0, '{}'{{(keyedByTraceRow ? ", (SELECT id FROM traces WHERE project_id = 1 AND trace_id = $t)" : "")}})
                 """;
             var p = SpanParameters.Select(n => span.Parameters.Add(n, SqliteType.Text)).ToArray();
             await span.PrepareAsync();
