@@ -91,7 +91,7 @@ public sealed class SextantDatabase : IAsyncDisposable
         {
             SqliteConnection? connection = null;
             var (behind, progressed, idle) = (false, false, false);
-            long copiedBefore = -1, framesBefore = -1;
+            long copiedBefore = -1, versionBefore = -1;
             while (!stop.IsCancellationRequested)
             {
                 try
@@ -103,24 +103,29 @@ public sealed class SextantDatabase : IAsyncDisposable
                         await connection.OpenAsync(stop);
                         await connection.ExecuteAsync("PRAGMA busy_timeout = 30000");
                     }
-                    var walBytes = File.Exists(walPath) ? new FileInfo(walPath).Length : 0;
+                    var wal = new FileInfo(walPath);
+                    var walBytes = wal.Exists ? wal.Length : 0;
                     var mode = walBytes > MaxWalBytes && idle || walBytes > 4 * MaxWalBytes ? "TRUNCATE" : "PASSIVE";
-                    // Frames in the WAL, and how many of them are in the database file now (-1 and -1 outside WAL mode).
-                    var (_, frames, copied) = await connection.QuerySingleAsync<(long Busy, long Frames, long Copied)>($"PRAGMA wal_checkpoint({mode})");
-                    idle = copied == frames && frames == framesBefore;
-                    framesBefore = frames;
-                    (behind, progressed, copiedBefore) = (copied < frames, copied != copiedBefore, copied);
+                    // Busy (1) when another connection is checkpointing; frames in the WAL, and how many of them are in
+                    // the database file now (-1 and -1 when busy or outside WAL mode).
+                    var (busy, frames, copied) = await connection.QuerySingleAsync<(long Busy, long Frames, long Copied)>($"PRAGMA wal_checkpoint({mode})");
+                    // Changes whenever another connection commits.
+                    var version = await connection.ExecuteScalarAsync<long>("PRAGMA data_version");
+                    idle = busy == 0 && frames >= 0 && copied == frames && version == versionBefore;
+                    versionBefore = version;
+                    (behind, progressed, copiedBefore) = (busy == 0 && copied < frames, copied != copiedBefore, copied);
                 }
                 catch (OperationCanceledException)
                 {
                     break;
                 }
-                catch (SqliteException)
+                catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
                 {
-                    // Busy or locked: the next round tries again on a fresh connection; commits keep appending to the WAL meanwhile.
+                    // Locked, or the WAL file went away while it was looked at: the next round starts on a fresh
+                    // connection; commits keep appending to the WAL meanwhile.
                     connection?.Dispose();
                     connection = null;
-                    (behind, progressed) = (false, false);
+                    (behind, progressed, idle) = (false, false, false);
                 }
             }
             connection?.Dispose();
