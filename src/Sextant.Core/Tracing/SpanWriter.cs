@@ -54,24 +54,8 @@ public sealed class SpanWriter : IAsyncDisposable
         return await write.Done.Task;
     }
 
-    private static Dictionary<(long Project, string TraceId), TraceRow> Summaries(IReadOnlyList<StoredSpan> spans)
-    {
-        var traces = new Dictionary<(long Project, string TraceId), List<Span>>();
-        foreach (var stored in spans)
-        {
-            if (!traces.TryGetValue((stored.Project, stored.Span.TraceId), out var members))
-            {
-                traces.Add((stored.Project, stored.Span.TraceId), members = []);
-            }
-            members.Add(stored.Span);
-        }
-        var summaries = new Dictionary<(long Project, string TraceId), TraceRow>(traces.Count);
-        foreach (var (key, members) in traces)
-        {
-            summaries.Add(key, Merge(NewTrace(key.TraceId), members));
-        }
-        return summaries;
-    }
+    private static Dictionary<(long Project, string TraceId), TraceRow> Summaries(IReadOnlyList<StoredSpan> spans) =>
+        spans.GroupBy(s => (s.Project, s.Span.TraceId)).ToDictionary(trace => trace.Key, trace => Merge(NewTrace(trace.Key.TraceId), [.. trace.Select(s => s.Span)]));
 
     private async Task RunAsync()
     {
