@@ -54,8 +54,16 @@ public sealed class SpanWriter : IAsyncDisposable
         return await write.Done.Task;
     }
 
-    private static Dictionary<(long Project, string TraceId), TraceRow> Summaries(IReadOnlyList<StoredSpan> spans) =>
-        spans.GroupBy(s => (s.Project, s.Span.TraceId)).ToDictionary(trace => trace.Key, trace => Merge(NewTrace(trace.Key.TraceId), [.. trace.Select(s => s.Span)]));
+    private static Dictionary<(long Project, string TraceId), TraceRow> Summaries(IReadOnlyList<StoredSpan> spans)
+    {
+        if (spans.Count == 1)
+        {
+            // A gateway call's single span.
+            var (project, span) = (spans[0].Project, spans[0].Span);
+            return new Dictionary<(long Project, string TraceId), TraceRow>(1) { [(project, span.TraceId)] = Merge(NewTrace(span.TraceId), [span]) };
+        }
+        return spans.GroupBy(s => (s.Project, s.Span.TraceId)).ToDictionary(trace => trace.Key, trace => Merge(NewTrace(trace.Key.TraceId), [.. trace.Select(s => s.Span)]));
+    }
 
     private async Task RunAsync()
     {
@@ -276,9 +284,9 @@ public sealed class SpanWriter : IAsyncDisposable
 
     private static TraceRow Merge(TraceRow row, List<Span> spans)
     {
-        var models = new SortedSet<string>(JsonSerializer.Deserialize(row.Models, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
-        var tags = new SortedSet<string>(JsonSerializer.Deserialize(row.Tags, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
-        foreach (var s in spans.OrderBy(s => s.StartTime))
+        var models = Set(row.Models);
+        var tags = Set(row.Tags);
+        foreach (var s in spans.Count == 1 ? spans : (IEnumerable<Span>)spans.OrderBy(s => s.StartTime))
         {
             if (s.ParentSpanId is null && row.NamedByRoot == 0)
             {
@@ -320,9 +328,14 @@ public sealed class SpanWriter : IAsyncDisposable
                 }
             }
         }
-        row.Models = JsonSerializer.Serialize(models.ToList(), CoreJsonContext.Default.ListString);
-        row.Tags = JsonSerializer.Serialize(tags.ToList(), CoreJsonContext.Default.ListString);
+        row.Models = Json(models);
+        row.Tags = Json(tags);
         return row;
+
+        static SortedSet<string> Set(string json) =>
+            new(json == "[]" ? [] : JsonSerializer.Deserialize(json, CoreJsonContext.Default.ListString) ?? [], StringComparer.Ordinal);
+
+        static string Json(SortedSet<string> set) => set.Count == 0 ? "[]" : JsonSerializer.Serialize(set.ToList(), CoreJsonContext.Default.ListString);
     }
 
     public async ValueTask DisposeAsync()

@@ -195,7 +195,8 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         {
             cost = await CostAsync(project, span, cancellationToken);
         }
-        return new StoredSpan(project, span with { Cost = span.CacheHit ? 0 : cost }, data);
+        cost = span.CacheHit ? 0 : cost;
+        return new StoredSpan(project, span.Cost == cost ? span : span with { Cost = cost }, data);
     }
 
     private static void CheckTokens(string field, string name, long? value)

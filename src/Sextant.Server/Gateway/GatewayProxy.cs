@@ -29,6 +29,8 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     public const int MaxBodyBytes = 10 * 1024 * 1024;
     private static readonly JsonDocumentOptions NoDuplicates = new() { AllowDuplicateProperties = false };
     private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
+    /// <summary>Each provider's endpoint URIs, made once rather than parsed for every call.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string BaseUrl, string Path), Uri> Endpoints = new();
     private static readonly HashSet<string> NotParameters = ["model", "messages", "input", "stream", "stream_options", "user"];
     private static readonly HttpClient Upstream = new(new SocketsHttpHandler
     {
@@ -171,7 +173,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             await OpenAiErrorAsync(ctx, 413, $"The request body is {ctx.Request.ContentLength} bytes; the gateway accepts at most {MaxBodyBytes}.", "invalid_request_error", null);
             return null;
         }
-        var body = await BoundedBody.ReadAsync(ctx.Request.Body, MaxBodyBytes, ctx.RequestAborted);
+        var body = await BoundedBody.ReadAsync(ctx.Request.Body, MaxBodyBytes, ctx.RequestAborted, ctx.Request.ContentLength);
         if (body is null)
         {
             await OpenAiErrorAsync(ctx, 413, $"The request body is larger than the {MaxBodyBytes} bytes the gateway accepts.", "invalid_request_error", null);
@@ -189,10 +191,11 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         /// <summary>The provider's system as the GenAI conventions name it (anthropic, azure.ai.openai, openai), which prices are matched on.</summary>
         public string? System;
         public string? Model;
-        public JsonNode? Response;
+        /// <summary>The upstream's JSON answer, parsed once for the span (not a copy: it reads <see cref="ResponseBytes"/>).</summary>
+        public JsonElement? Response;
         public StringBuilder Content = new();
         public string? FinishReason;
-        public JsonNode? Usage;
+        public JsonElement? Usage;
         public double? TimeToFirstTokenMs;
         /// <summary>The upstream's answer as it came (read for the span after the call, off the request's path).</summary>
         public byte[]? ResponseBytes;
@@ -431,8 +434,10 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                 };
         }
         var path = operation == "chat" ? "chat/completions" : "embeddings";
-        var baseUrl = provider.BaseUrl.ToString();
-        var message = new HttpRequestMessage(HttpMethod.Post, new Uri(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path))
+        // Keyed by the text, not the Uri: Uri equality ignores user info.
+        var endpoint = Endpoints.GetOrAdd((provider.BaseUrl.ToString(), path), static key =>
+            new Uri(key.BaseUrl.EndsWith('/') ? key.BaseUrl + key.Path : key.BaseUrl + "/" + key.Path));
+        var message = new HttpRequestMessage(HttpMethod.Post, endpoint)
         {
             Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject)),
         };
@@ -456,7 +461,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
     {
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-        return await BoundedBody.ReadAsync(body, limit, cancellationToken) ?? throw new InvalidDataException($"the upstream's answer is larger than {limit} bytes");
+        return await BoundedBody.ReadAsync(body, limit, cancellationToken, response.Content.Headers.ContentLength) ?? throw new InvalidDataException($"the upstream's answer is larger than {limit} bytes");
     }
 
     private static async Task PassThroughAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started, CancellationToken attempt)
@@ -481,11 +486,16 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         {
             try
             {
-                outcome.Response = JsonNode.Parse(bytes);
-                outcome.Usage = outcome.Response?["usage"];
-                outcome.Model = outcome.Response?["model"]?.GetValue<string>() ?? outcome.Model;
+                // One document over the answer's own bytes: the span takes its message from it without copies.
+                var response = JsonDocument.Parse(bytes).RootElement;
+                outcome.Response = response;
+                if (response.ValueKind == JsonValueKind.Object)
+                {
+                    outcome.Usage = Child(response, "usage");
+                    outcome.Model = StringOf(Child(response, "model")) ?? outcome.Model;
+                }
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or FormatException)
+            catch (JsonException)
             {
                 // Not the JSON expected: passed through as it came; the span has no usage.
             }
@@ -495,6 +505,16 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             ReadEvent(data, at, outcome);
         }
     }
+
+    /// <summary>An object's property, or null when the value is not an object or has no such property (or it is JSON null).</summary>
+    private static JsonElement? Child(JsonElement? value, string name) =>
+        value is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty(name, out var child) && child.ValueKind != JsonValueKind.Null ? child : null;
+
+    /// <summary>An array's first item, or null.</summary>
+    private static JsonElement? First(JsonElement? value) =>
+        value is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0 ? a[0] : null;
+
+    private static string? StringOf(JsonElement? value) => value is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
 
     /// <summary>Copies the event stream as it arrives, flushing each read, and reads the chunks on the side for the span.</summary>
     private static async Task StreamAsync(HttpContext ctx, HttpResponseMessage response, Outcome outcome, long started, CancellationTokenSource timeout)
@@ -572,27 +592,28 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         }
         try
         {
-            var chunk = JsonNode.Parse(data);
-            outcome.Model = chunk?["model"]?.GetValue<string>() ?? outcome.Model;
-            if (chunk?["usage"] is JsonObject usage)
+            using var document = JsonDocument.Parse(data);
+            var chunk = document.RootElement;
+            outcome.Model = StringOf(Child(chunk, "model")) ?? outcome.Model;
+            if (Child(chunk, "usage") is { ValueKind: JsonValueKind.Object } usage)
             {
-                outcome.Usage = usage.DeepClone();
+                // Kept past this chunk's document.
+                outcome.Usage = usage.Clone();
             }
-            if (chunk?["choices"] is JsonArray { Count: > 0 } choices)
+            if (First(Child(chunk, "choices")) is { } choice)
             {
-                var delta = choices[0]?["delta"];
-                if (delta?["content"] is JsonValue content && content.TryGetValue<string>(out var piece))
+                if (StringOf(Child(Child(choice, "delta"), "content")) is { } piece)
                 {
                     outcome.TimeToFirstTokenMs ??= at;
                     outcome.Content.Append(piece);
                 }
-                if (choices[0]?["finish_reason"] is JsonValue finish && finish.TryGetValue<string>(out var reason))
+                if (StringOf(Child(choice, "finish_reason")) is { } reason)
                 {
                     outcome.FinishReason = reason;
                 }
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or FormatException)
+        catch (JsonException)
         {
             // A chunk that is not the JSON expected is passed on all the same.
         }
@@ -609,7 +630,24 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             : new Trace(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), null);
     }
 
-    private static bool IsHex(string value) => value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
+    private static bool IsHex(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static string NewSpanId()
+    {
+        Span<byte> id = stackalloc byte[8];
+        RandomNumberGenerator.Fill(id);
+        return Convert.ToHexStringLower(id);
+    }
 
     private void RecordInBackground(Caller caller, Trace trace, GatewayRoute route, string requested, JsonObject request, string operation, Outcome outcome,
         List<Attempt> attempts, long startTime, long started, HttpContext ctx, (string Key, int Ttl)? store)
@@ -671,7 +709,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         };
         var user = User(Header("x-sextant-user"), request);
         var session = Header("x-sextant-session") is { Length: > 0 } sid ? sid : null;
-        var tags = Header("x-sextant-tags").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var tags = Header("x-sextant-tags") is { Length: > 0 } tagList ? tagList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
         Dictionary<string, string>? metadata = null;
         if (Header("x-sextant-metadata") is { Length: > 0 } metadataText)
         {
@@ -684,56 +722,68 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                 metadata = new Dictionary<string, string> { ["x-sextant-metadata"] = metadataText };
             }
         }
-        var parameters = request.Where(p => !NotParameters.Contains(p.Key) && p.Value is not null)
-            .ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value, GatewayJson.Default.JsonNode));
         var usage = outcome.Usage;
-        long? Tokens(params string[] path)
-        {
-            JsonNode? node = usage;
-            foreach (var part in path)
-            {
-                node = node?[part];
-            }
-            return node is JsonValue v && v.TryGetValue<long>(out var n) ? n : null;
-        }
+        long? Tokens(string name, string? detail = null) =>
+            (detail is null ? Child(usage, name) : Child(Child(usage, name), detail)) is { ValueKind: JsonValueKind.Number } n && n.TryGetInt64(out var count) ? count : null;
         JsonElement? input = capture == "full" ? JsonSerializer.SerializeToElement(operation == "chat" ? request["messages"] : request["input"], GatewayJson.Default.JsonNode) : null;
         JsonElement? output = null;
         if (capture == "full")
         {
-            var message = outcome.Response?["choices"]?[0]?["message"]
-                ?? (outcome.Content.Length > 0 ? new JsonObject { ["role"] = "assistant", ["content"] = outcome.Content.ToString() } : null);
-            output = message is null ? null : JsonSerializer.SerializeToElement(message, GatewayJson.Default.JsonNode);
-        }
-        var attributes = new Dictionary<string, JsonElement>
-        {
-            ["sextant.route"] = JsonSerializer.SerializeToElement(route.Name!, GatewayJson.Default.String),
-            ["sextant.requested_model"] = JsonSerializer.SerializeToElement(requested, GatewayJson.Default.String),
-            ["sextant.attempts"] = JsonSerializer.SerializeToElement(attempts.Count, GatewayJson.Default.Int32),
-            ["sextant.attempt_log"] = JsonSerializer.SerializeToElement(attempts.Select(a => $"{a.Provider}/{a.Model} {a.Outcome} {a.Status} {a.Ms:0.0}ms").ToList(), GatewayJson.Default.ListString),
-            ["http.status_code"] = JsonSerializer.SerializeToElement(outcome.Status, GatewayJson.Default.Int32),
-        };
-        if (trace.Prompt is { } prompt)
-        {
-            attributes["sextant.prompt.name"] = JsonSerializer.SerializeToElement(prompt.Name, GatewayJson.Default.String);
-            attributes["sextant.prompt.version"] = JsonSerializer.SerializeToElement(prompt.Version, GatewayJson.Default.Int32);
-            if (prompt.Label is not null)
+            // The answer's message as the upstream sent it, read from the answer's own document; a stream's pieces joined.
+            output = Child(First(Child(outcome.Response, "choices")), "message");
+            if (output is null && outcome.Content.Length > 0)
             {
-                attributes["sextant.prompt.label"] = JsonSerializer.SerializeToElement(prompt.Label, GatewayJson.Default.String);
-            }
-            if (prompt.Arm is not null)
-            {
-                // The A/B arm the call fell in, so that traces and evaluations can be compared by arm.
-                attributes["sextant.prompt.arm"] = JsonSerializer.SerializeToElement(prompt.Arm, GatewayJson.Default.String);
+                output = JsonSerializer.SerializeToElement(new JsonObject { ["role"] = "assistant", ["content"] = outcome.Content.ToString() }, GatewayJson.Default.JsonNode);
             }
         }
-        if (outcome.System is not null)
+        // The parameters and the attributes are written as one JSON document, so that the span costs two parses, not one per value.
+        var (parameters, attributes) = SpanValues.Build(writer =>
         {
-            attributes["gen_ai.provider.name"] = JsonSerializer.SerializeToElement(outcome.System, GatewayJson.Default.String);
-        }
-        if (outcome.FinishReason is not null)
-        {
-            attributes["gen_ai.response.finish_reasons"] = JsonSerializer.SerializeToElement(outcome.FinishReason, GatewayJson.Default.String);
-        }
+            writer.WriteStartObject();
+            foreach (var (name, value) in request)
+            {
+                if (value is not null && !NotParameters.Contains(name))
+                {
+                    writer.WritePropertyName(name);
+                    value.WriteTo(writer);
+                }
+            }
+            writer.WriteEndObject();
+            writer.WriteStartObject();
+            writer.WriteString("sextant.route", route.Name);
+            writer.WriteString("sextant.requested_model", requested);
+            writer.WriteNumber("sextant.attempts", attempts.Count);
+            writer.WriteStartArray("sextant.attempt_log");
+            foreach (var a in attempts)
+            {
+                writer.WriteStringValue($"{a.Provider}/{a.Model} {a.Outcome} {a.Status} {a.Ms:0.0}ms");
+            }
+            writer.WriteEndArray();
+            writer.WriteNumber("http.status_code", outcome.Status);
+            if (trace.Prompt is { } prompt)
+            {
+                writer.WriteString("sextant.prompt.name", prompt.Name);
+                writer.WriteNumber("sextant.prompt.version", prompt.Version);
+                if (prompt.Label is not null)
+                {
+                    writer.WriteString("sextant.prompt.label", prompt.Label);
+                }
+                if (prompt.Arm is not null)
+                {
+                    // The A/B arm the call fell in, so that traces and evaluations can be compared by arm.
+                    writer.WriteString("sextant.prompt.arm", prompt.Arm);
+                }
+            }
+            if (outcome.System is not null)
+            {
+                writer.WriteString("gen_ai.provider.name", outcome.System);
+            }
+            if (outcome.FinishReason is not null)
+            {
+                writer.WriteString("gen_ai.response.finish_reasons", outcome.FinishReason);
+            }
+            writer.WriteEndObject();
+        });
         var status = outcome.Cancelled || outcome.Status is 0 or >= 400 ? "error" : "ok";
         var (inputTokens, outputTokens) = (Tokens("prompt_tokens"), Tokens("completion_tokens"));
         var estimated = false;
@@ -743,11 +793,11 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             var model = outcome.Model ?? route.Targets![0].Model;
             var sent = operation == "chat" ? request["messages"] : request["input"];
             inputTokens = sent is null ? 0 : TokenEstimator.CountMessages(model, JsonSerializer.SerializeToElement(sent, GatewayJson.Default.JsonNode));
-            var answer = outcome.Response?["choices"]?[0]?["message"]?["content"]?.ToString() ?? outcome.Content.ToString();
+            var answer = Child(Child(First(Child(outcome.Response, "choices")), "message"), "content")?.ToString() ?? outcome.Content.ToString();
             outputTokens = operation == "chat" ? TokenEstimator.Count(model, answer) : 0;
             estimated = true;
         }
-        return new Span(trace.TraceId, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), trace.ParentSpanId,
+        return new Span(trace.TraceId, NewSpanId(), trace.ParentSpanId,
             $"{operation} {outcome.Model ?? requested}", "generation", startTime, Math.Max(end, startTime), status,
             outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
             outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,

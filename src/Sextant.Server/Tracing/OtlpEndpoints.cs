@@ -57,7 +57,7 @@ internal static class OtlpEndpoints
             "gzip" => true,
             var other => throw new SextantException(ErrorCodes.InvalidParameterValue, $"Content-Encoding '{other}' is not supported; send gzip or none.", 415, "Content-Encoding"),
         };
-        var raw = await CopyAsync(ctx.Request.Body, MaxBodyBytes, "export", ctx.RequestAborted);
+        var raw = await CopyAsync(ctx.Request.Body, MaxBodyBytes, "export", ctx.RequestAborted, ctx.Request.ContentLength);
         if (!gzip)
         {
             return raw;
@@ -73,7 +73,7 @@ internal static class OtlpEndpoints
         }
     }
 
-    private static async Task<byte[]> CopyAsync(Stream source, int limit, string what, CancellationToken cancellationToken) =>
-        await BoundedBody.ReadAsync(source, limit, cancellationToken)
+    private static async Task<byte[]> CopyAsync(Stream source, int limit, string what, CancellationToken cancellationToken, long? declaredLength = null) =>
+        await BoundedBody.ReadAsync(source, limit, cancellationToken, declaredLength)
         ?? throw new SextantException(ErrorCodes.RequestTooLarge, $"The {what} is larger than {limit} bytes (send smaller batches).", 413, "body");
 }
