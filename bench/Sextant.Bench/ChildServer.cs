@@ -8,10 +8,19 @@ namespace Sextant.Bench;
 /// <summary>The real server as users run it: `sextant server` from a built sextant.dll, as a child process on a free port.</summary>
 internal static class ChildServer
 {
+    private const string ServerEnvPrefix = "SEXTANT_SERVER_ENV_";
+
     public static async Task<(Process Process, string Url)> StartAsync(string cli, string dataDirectory, string extraArguments = "")
     {
         var port = FreePort.Next();
-        var process = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {dataDirectory} {extraArguments}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        var start = new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {dataDirectory} {extraArguments}") { RedirectStandardOutput = true, UseShellExecute = false };
+        // SEXTANT_SERVER_ENV_NAME=value in the bench's environment sets NAME=value for the server alone (runtime settings
+        // tried on the server without changing the driver's).
+        foreach (var variable in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith(ServerEnvPrefix, StringComparison.Ordinal)))
+        {
+            start.Environment[variable[ServerEnvPrefix.Length..]] = Environment.GetEnvironmentVariable(variable);
+        }
+        var process = Process.Start(start)!;
         var url = $"http://127.0.0.1:{port}";
         using var http = new HttpClient();
         for (var i = 0; i < 1200; i++)
