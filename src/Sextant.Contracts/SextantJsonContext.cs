@@ -10,7 +10,10 @@ namespace Sextant.Contracts;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
     AllowTrailingCommas = false,
-    ReadCommentHandling = JsonCommentHandling.Disallow)]
+    ReadCommentHandling = JsonCommentHandling.Disallow,
+    // Twice the usual 64: a value stored as deep as a request (the gateway's, an OTLP export's) may nest is written back
+    // inside a few more levels of the answer (spans, the span, its attributes).
+    MaxDepth = 128)]
 [JsonSerializable(typeof(ModelVersion))]
 [JsonSerializable(typeof(ModelSignature))]
 [JsonSerializable(typeof(RegisteredModel))]

@@ -588,7 +588,9 @@ internal sealed class SpanRow
 
     public Span ToSpan()
     {
-        using var data = JsonDocument.Parse(Data);
+        // Stored values nest a few levels deeper than they came (the data object, its parameters or attributes), so a
+        // value that nested as deep as a request may is read back with room to spare.
+        using var data = JsonDocument.Parse(Data, new JsonDocumentOptions { MaxDepth = 256 });
         var root = data.RootElement;
         JsonElement? Get(string name) => root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value.Clone() : null;
         return new Span(TraceId, SpanId, ParentSpanId, Name, Kind, StartTime, EndTime, Status, StatusMessage, Provider, Model, Operation, InputTokens, OutputTokens,

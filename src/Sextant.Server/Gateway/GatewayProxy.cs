@@ -29,8 +29,6 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     public const int MaxBodyBytes = 10 * 1024 * 1024;
     private static readonly JsonDocumentOptions NoDuplicates = new() { AllowDuplicateProperties = false };
     private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
-    /// <summary>Each provider's endpoint URIs, made once rather than parsed for every call.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string BaseUrl, string Path), Uri> Endpoints = new();
     private static readonly HashSet<string> NotParameters = ["model", "messages", "input", "stream", "stream_options", "user"];
     private static readonly HttpClient Upstream = new(new SocketsHttpHandler
     {
@@ -433,11 +431,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                         Encoding.UTF8, "application/json"),
                 };
         }
-        var path = operation == "chat" ? "chat/completions" : "embeddings";
-        // Keyed by the text, not the Uri: Uri equality ignores user info.
-        var endpoint = Endpoints.GetOrAdd((provider.BaseUrl.ToString(), path), static key =>
-            new Uri(key.BaseUrl.EndsWith('/') ? key.BaseUrl + key.Path : key.BaseUrl + "/" + key.Path));
-        var message = new HttpRequestMessage(HttpMethod.Post, endpoint)
+        var message = new HttpRequestMessage(HttpMethod.Post, operation == "chat" ? provider.ChatCompletions : provider.Embeddings)
         {
             Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject)),
         };
@@ -495,9 +489,9 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                     outcome.Model = StringOf(Child(response, "model")) ?? outcome.Model;
                 }
             }
-            catch (JsonException)
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
             {
-                // Not the JSON expected: passed through as it came; the span has no usage.
+                // Not the JSON expected (or a string that is not valid text): passed through as it came; the span has no usage.
             }
         }
         foreach (var (data, at) in outcome.Events)
@@ -613,9 +607,9 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                 }
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            // A chunk that is not the JSON expected is passed on all the same.
+            // A chunk that is not the JSON expected (or a string in it that is not valid text) is passed on all the same.
         }
     }
 

@@ -27,7 +27,19 @@ internal sealed partial class GatewayRegistry
     private const long SnapshotLifetimeMs = 30_000;
     private readonly ConcurrentDictionary<(long, string, string), CircuitBreaker> _breakers = new();
 
-    public sealed record ResolvedProvider(string Name, string Kind, Uri BaseUrl, string? ApiKey);
+    public sealed record ResolvedProvider(string Name, string Kind, Uri BaseUrl, string? ApiKey)
+    {
+        /// <summary>The OpenAI-compatible endpoints under the base URL, made once per snapshot rather than for every call.</summary>
+        public Uri ChatCompletions { get; } = Under(BaseUrl, "chat/completions");
+
+        public Uri Embeddings { get; } = Under(BaseUrl, "embeddings");
+
+        private static Uri Under(Uri baseUrl, string path)
+        {
+            var text = baseUrl.ToString();
+            return new Uri(text.EndsWith('/') ? text + path : text + "/" + path);
+        }
+    }
 
     public sealed record Snapshot(IReadOnlyDictionary<string, GatewayRoute> Routes, IReadOnlyDictionary<string, ResolvedProvider> Providers, long ReadAt = 0);
 

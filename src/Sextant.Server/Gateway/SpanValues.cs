@@ -9,6 +9,9 @@ namespace Sextant.Server.Gateway;
 /// </summary>
 internal static class SpanValues
 {
+    /// <summary>The default depth of a JSON parse (64, as the gateway parsed the request) plus the two levels added here.</summary>
+    private const int MaxDepth = 66;
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
@@ -22,19 +25,27 @@ internal static class SpanValues
         buffer.ResetWrittenCount();
         var writer = t_writer ??= new Utf8JsonWriter(buffer);
         writer.Reset(buffer);
-        writer.WriteStartArray();
-        write(writer);
-        writer.WriteEndArray();
-        writer.Flush();
-        var reader = new Utf8JsonReader(buffer.WrittenSpan);
-        var both = JsonElement.ParseValue(ref reader);
-        if (buffer.Capacity > 64 * 1024)
+        try
         {
-            // A call with a large request does not keep its buffer on the thread.
-            t_buffer = null;
-            t_writer = null;
+            writer.WriteStartArray();
+            write(writer);
+            writer.WriteEndArray();
+            writer.Flush();
+            // The array and the objects add two levels to what the values nest: a request parameter may nest as deep as
+            // the request's own parse allowed.
+            var reader = new Utf8JsonReader(buffer.WrittenSpan, new JsonReaderOptions { MaxDepth = MaxDepth });
+            var both = JsonElement.ParseValue(ref reader);
+            return (Properties(both[0]), Properties(both[1]));
         }
-        return (Properties(both[0]), Properties(both[1]));
+        finally
+        {
+            if (buffer.Capacity > 64 * 1024)
+            {
+                // A call with a large request does not keep its buffer on the thread.
+                t_buffer = null;
+                t_writer = null;
+            }
+        }
     }
 
     private static Dictionary<string, JsonElement> Properties(JsonElement value)

@@ -5,13 +5,17 @@ namespace Sextant.Server.Http;
 /// <summary>Reads a body whole, up to a limit, for the callers that must hold it (gateway requests and answers, OTLP exports).</summary>
 internal static class BoundedBody
 {
+    private const int MaxPresized = 1024 * 1024;
+
     /// <param name="declaredLength">The body's Content-Length where it has one: read straight into an array of that size.</param>
     /// <returns>The bytes, or null when the body is longer than <paramref name="limit"/>.</returns>
     public static async Task<byte[]?> ReadAsync(Stream body, long limit, CancellationToken cancellationToken, long? declaredLength = null)
     {
         byte[]? exact = null;
         var filled = 0;
-        if (declaredLength is { } length and > 0 && length <= limit && length <= 16 * 1024 * 1024)
+        // Only a modest declared length is taken at its word before the bytes arrive: a client that declares megabytes and
+        // sends slowly gets a buffer that grows with what it sends.
+        if (declaredLength is { } length and > 0 && length <= limit && length <= MaxPresized)
         {
             exact = new byte[length];
             int read;

@@ -38,6 +38,34 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
     private Task<JsonNode> TraceAsync(ApiAnswer answer) => GatewayCalls.TraceAsync(Http, answer);
 
     [Fact]
+    public async Task A_parameter_nested_as_deep_as_a_request_may_nest_is_kept_on_the_span()
+    {
+        await RouteAsync("chat-deep", new { targets = new[] { new { provider = "fake", model = "ok-deep" } } });
+        // The request nests 64 levels, the most a JSON parse allows by default: 63 of them in one parameter.
+        var deep = string.Concat(Enumerable.Repeat("{\"a\":", 62)) + "{}" + new string('}', 62);
+        var answer = await SendAsync("/v1/chat/completions",
+            $$"""{"model":"chat-deep","messages":[{"role":"user","content":"Say hello"}],"response_format":{{deep}}}""");
+        Assert.Equal(200, answer.Status);
+        // The trace nests deeper than a default parse allows: read with room.
+        var id = answer.Response.Headers.GetValues("x-sextant-trace-id").Single();
+        JsonNode? trace = null;
+        for (var i = 0; i < 100 && trace is null; i++)
+        {
+            var got = await Http.GetJsonAsync($"/api/v1/traces/{id}");
+            Assert.True(got.Status is 200 or 404, got.Body);
+            trace = got.Status == 200 ? JsonNode.Parse(got.Body, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 128 }) : null;
+            await Task.Delay(trace is null ? 50 : 0);
+        }
+        var level = trace!["spans"]![0]!["parameters"]!["response_format"];
+        var depth = 0;
+        while (level?["a"] is { } inner)
+        {
+            (level, depth) = (inner, depth + 1);
+        }
+        Assert.Equal(62, depth);
+    }
+
+    [Fact]
     public async Task A_chat_completion_passes_through_unchanged_and_becomes_a_priced_generation_span()
     {
         await RouteAsync("chat-a", new { targets = new[] { new { provider = "fake", model = "ok-a" } } });
