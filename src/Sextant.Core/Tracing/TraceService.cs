@@ -119,7 +119,8 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         return [.. prepared.Select(p => p.Span)];
     }
 
-    private static bool IsHex(string? value, int length)
+    /// <summary>A W3C trace-context id: <paramref name="length"/> lower-case hex digits, not all zero.</summary>
+    internal static bool IsHex(string? value, int length)
     {
         if (value is null || value.Length != length)
         {

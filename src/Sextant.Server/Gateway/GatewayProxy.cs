@@ -619,21 +619,11 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     private static Trace TraceContext(HttpContext ctx)
     {
         var header = ctx.Request.Headers["traceparent"].ToString().Split('-');
-        return header is [_, { Length: 32 } traceId, { Length: 16 } parent, _] && IsHex(traceId) && IsHex(parent) && traceId.Any(c => c != '0')
+        // The span is checked as any other (TraceService), so a parent it would refuse (all zero, as W3C calls invalid)
+        // does not join: the call starts its own trace rather than losing its span.
+        return header is [_, var traceId, var parent, _] && TraceService.IsHex(traceId, 32) && TraceService.IsHex(parent, 16)
             ? new Trace(traceId, parent)
             : new Trace(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), null);
-    }
-
-    private static bool IsHex(string value)
-    {
-        foreach (var c in value)
-        {
-            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f')))
-            {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static string NewSpanId()

@@ -38,6 +38,17 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
     private Task<JsonNode> TraceAsync(ApiAnswer answer) => GatewayCalls.TraceAsync(Http, answer);
 
     [Fact]
+    public async Task A_traceparent_with_an_all_zero_parent_is_ignored_and_the_call_still_traced()
+    {
+        await RouteAsync("chat-zero", new { targets = new[] { new { provider = "fake", model = "ok-zero" } } });
+        var answer = await ChatAsync("chat-zero", configure: r => r.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319d-0000000000000000-01"));
+        Assert.Equal(200, answer.Status);
+        var trace = await TraceAsync(answer);
+        Assert.NotEqual("0af7651916cd43dd8448eb211c80319d", trace["trace"]!["trace_id"]!.GetValue<string>());
+        Assert.Null(trace["spans"]![0]!["parent_span_id"]);
+    }
+
+    [Fact]
     public async Task A_parameter_nested_as_deep_as_a_request_may_nest_is_kept_on_the_span()
     {
         await RouteAsync("chat-deep", new { targets = new[] { new { provider = "fake", model = "ok-deep" } } });
