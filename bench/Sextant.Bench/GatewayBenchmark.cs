@@ -28,14 +28,13 @@ internal static class GatewayBenchmark
         var rates = args.Length > 3 ? args[3].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray() : [500, 1000, 2000];
         await using var upstream = await StartUpstreamAsync();
         var folder = Path.Combine(Path.GetTempPath(), "sextant-gateway-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        var port = FreePort.Next();
-        using var sextant = Process.Start(new ProcessStartInfo("dotnet", $"exec \"{cli}\" server --port {port} --data {folder}") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        // As the other benches start it, so that SEXTANT_SERVER_ENV_<NAME> settings reach this server too.
+        var (sextant, baseUrl) = await ChildServer.StartAsync(cli, folder);
         Process? portkeyProcess = null;
         var portkeyPort = FreePort.Next();
         try
         {
-            using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-            await WaitAsync(admin, "readyz");
+            using var admin = new HttpClient { BaseAddress = new Uri(baseUrl + "/") };
             (await admin.PutAsync("api/v1/gateway/providers/fake", Json($$"""{"kind":"openai","base_url":"{{upstream.BaseUrl}}","api_key":"sk-bench"}"""))).EnsureSuccessStatusCode();
             (await admin.PutAsync("api/v1/gateway/routes/bench", Json("""{"targets":[{"provider":"fake","model":"fake-model"}]}"""))).EnsureSuccessStatusCode();
             if (portkey is not null)
@@ -52,7 +51,7 @@ internal static class GatewayBenchmark
             var targets = new List<(string Name, string Url, string Model, Action<HttpRequestMessage> Headers)>
             {
                 ("direct", upstream.BaseUrl + "/chat/completions", "fake-model", r => r.Headers.Authorization = new("Bearer", "sk-bench")),
-                ("sextant", $"http://127.0.0.1:{port}/v1/chat/completions", "bench", _ => { }),
+                ("sextant", baseUrl + "/v1/chat/completions", "bench", _ => { }),
             };
             if (portkey is not null)
             {
@@ -63,6 +62,7 @@ internal static class GatewayBenchmark
                     r.Headers.Add("x-portkey-custom-host", upstream.BaseUrl);
                 }));
             }
+            var warmed = new HashSet<(string Target, bool Stream)>();
             foreach (var stream in new[] { false, true })
             {
                 Console.WriteLine(stream ? "streaming (3 chunks and a usage chunk):" : "non-streaming:");
@@ -72,10 +72,13 @@ internal static class GatewayBenchmark
                     (double P50, double P99)? direct = null;
                     foreach (var (name, url, model, headers) in targets)
                     {
-                        // Warm connections and JIT first: 5 s at up to 1,000 requests/s, so that the measured round runs the
-                        // code the runtime settles on (its tiered compiler re-compiles hot methods in the background for a
-                        // few seconds after they are first called), not the compiler itself.
-                        await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 1000), 5);
+                        // Warm connections and JIT first, at up to 1,000 requests/s, so that the measured round runs the code
+                        // the runtime settles on, not the compiler: its tiered compiler re-compiles hot methods in the
+                        // background, and in a fresh server it compiles 400-1,000 methods a second, on up to half a core,
+                        // for the first 10 s of load (dotnet-counters, dotnet.jit.*). 15 s the first time a target runs a
+                        // kind of request, 5 s after that.
+                        var warmUp = warmed.Add((name, stream)) ? 15 : 5;
+                        await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 1000), warmUp);
                         var gatewayPid = name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 };
                         var cpuBefore = gatewayPid == 0 ? 0 : ProcStatus.CpuMs(gatewayPid);
                         var result = await DriveAsync(http, url, model, stream, headers, rate, seconds);
@@ -95,21 +98,13 @@ internal static class GatewayBenchmark
         }
         finally
         {
-            sextant.Kill();
-            await sextant.WaitForExitAsync();
             if (portkeyProcess is not null)
             {
                 portkeyProcess.Kill(entireProcessTree: true);
                 await portkeyProcess.WaitForExitAsync();
                 portkeyProcess.Dispose();
             }
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await ChildServer.StopAsync(sextant, folder);
         }
     }
 
@@ -172,43 +167,50 @@ internal static class GatewayBenchmark
 
     private sealed record Result(double P50, double P99, int Errors, double Achieved);
 
-    /// <summary>Sends <paramref name="rate"/> requests a second for <paramref name="seconds"/> seconds, each when it is due.</summary>
+    /// <summary>
+    /// Sends <paramref name="rate"/> requests a second for <paramref name="seconds"/> seconds, each when it is due (open loop):
+    /// a thread of its own sleeps until a request is due and starts it there, so that requests go out one at a time at
+    /// an even pace rather than in bursts; latency counts from when the request was due, so a late start counts too.
+    /// </summary>
     private static async Task<Result> DriveAsync(HttpClient http, string url, string model, bool stream, Action<HttpRequestMessage> headers, int rate, int seconds)
     {
         var total = rate * seconds;
         var latencies = new double[total];
         var errors = 0;
         var body = Body.Replace("MODEL", model, StringComparison.Ordinal).Replace("STREAM", stream ? "true" : "false", StringComparison.Ordinal);
+        var tasks = new Task[total];
         var clock = Stopwatch.StartNew();
-        var tasks = new List<Task>(total);
-        for (var i = 0; i < total; i++)
+        async Task SendAsync(int index, double due)
         {
-            var due = (double)i / rate;
-            var wait = due - clock.Elapsed.TotalSeconds;
-            if (wait > 0.002)
+            try
             {
-                await Task.Delay(TimeSpan.FromSeconds(wait));
-            }
-            var index = i;
-            tasks.Add(Task.Run(async () =>
-            {
-                try
-                {
-                    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = Json(body) };
-                    headers(request);
-                    using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
-                    if (!response.IsSuccessStatusCode)
-                    {
-                        Interlocked.Increment(ref errors);
-                    }
-                }
-                catch (Exception)
+                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = Json(body) };
+                headers(request);
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+                if (!response.IsSuccessStatusCode)
                 {
                     Interlocked.Increment(ref errors);
                 }
-                latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
-            }));
+            }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref errors);
+            }
+            latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
         }
+        var paced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pacer = new Thread(() =>
+        {
+            for (var i = 0; i < total; i++)
+            {
+                var due = (double)i / rate;
+                Pace.SleepUntil(clock, due);
+                tasks[i] = SendAsync(i, due);
+            }
+            paced.SetResult();
+        }) { IsBackground = true, Name = "bench pacer" };
+        pacer.Start();
+        await paced.Task;
         await Task.WhenAll(tasks);
         var elapsed = clock.Elapsed.TotalSeconds;
         var sorted = latencies.Order().ToList();
