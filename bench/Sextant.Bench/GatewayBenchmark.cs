@@ -26,6 +26,14 @@ internal static class GatewayBenchmark
         var portkey = args.Length > 1 && args[1] != "-" ? args[1] : null;
         var seconds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10;
         var rates = args.Length > 3 ? args[3].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray() : [500, 1000, 2000];
+        // "even" (the default): one request every 1/rate s, as wrk2, vegeta and k6's constant-arrival-rate send them;
+        // "poisson": the same mean rate with random (exponential) gaps, so requests also arrive in clumps.
+        var poisson = args.Length > 4 && args[4] switch
+        {
+            "poisson" => true,
+            "even" => false,
+            _ => throw new ArgumentException($"arrivals must be even or poisson, not '{args[4]}'"),
+        };
         await using var upstream = await StartUpstreamAsync();
         var folder = Path.Combine(Path.GetTempPath(), "sextant-gateway-bench-" + Guid.NewGuid().ToString("N")[..8]);
         // As the other benches start it, so that SEXTANT_SERVER_ENV_<NAME> settings reach this server too.
@@ -46,7 +54,7 @@ internal static class GatewayBenchmark
                 using var probe = new HttpClient();
                 await WaitAsync(probe, $"http://127.0.0.1:{portkeyPort}/");
             }
-            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate; latency from when each request was due (open loop)");
+            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate; latency from when each request was due (open loop); {(poisson ? "Poisson" : "evenly spaced")} arrivals");
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { Timeout = TimeSpan.FromSeconds(30) };
             var targets = new List<(string Name, string Url, string Model, Action<HttpRequestMessage> Headers)>
             {
@@ -78,10 +86,10 @@ internal static class GatewayBenchmark
                         // for the first 10 s of load (dotnet-counters, dotnet.jit.*). 15 s the first time a target runs a
                         // kind of request, 5 s after that.
                         var warmUp = warmed.Add((name, stream)) ? 15 : 5;
-                        await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 1000), warmUp);
+                        await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 1000), warmUp, poisson);
                         var gatewayPid = name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 };
                         var cpuBefore = gatewayPid == 0 ? 0 : ProcStatus.CpuMs(gatewayPid);
-                        var result = await DriveAsync(http, url, model, stream, headers, rate, seconds);
+                        var result = await DriveAsync(http, url, model, stream, headers, rate, seconds, poisson);
                         var cpu = gatewayPid == 0 ? "" : $"{(ProcStatus.CpuMs(gatewayPid) - cpuBefore) / (rate * seconds):F3}";
                         direct ??= (result.P50, result.P99);
                         var added = name == "direct" ? "" : $"{result.P50 - direct.Value.P50,9:F2}  {result.P99 - direct.Value.P99,9:F2}";
@@ -169,10 +177,13 @@ internal static class GatewayBenchmark
 
     /// <summary>
     /// Sends <paramref name="rate"/> requests a second for <paramref name="seconds"/> seconds, each when it is due (open loop):
-    /// a thread of its own sleeps until a request is due and starts it there, so that requests go out one at a time at
-    /// an even pace rather than in bursts; latency counts from when the request was due, so a late start counts too.
+    /// a thread of its own sleeps until a request is due and starts it there, so that each request goes out on its own
+    /// schedule rather than in bursts the driver makes; latency counts from when the request was due, so a late start
+    /// counts too.
     /// </summary>
-    private static async Task<Result> DriveAsync(HttpClient http, string url, string model, bool stream, Action<HttpRequestMessage> headers, int rate, int seconds)
+    /// <param name="poisson">Exponential gaps of mean 1/rate (a fixed seed) instead of even ones.</param>
+    private static async Task<Result> DriveAsync(HttpClient http, string url, string model, bool stream, Action<HttpRequestMessage> headers, int rate, int seconds,
+        bool poisson = false)
     {
         var total = rate * seconds;
         var latencies = new double[total];
@@ -201,11 +212,13 @@ internal static class GatewayBenchmark
         var paced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pacer = new Thread(() =>
         {
+            var gaps = new Random(42);
+            var due = 0.0;
             for (var i = 0; i < total; i++)
             {
-                var due = (double)i / rate;
                 Pace.SleepUntil(clock, due);
                 tasks[i] = SendAsync(i, due);
+                due = poisson ? due - Math.Log(1 - gaps.NextDouble()) / rate : (double)(i + 1) / rate;
             }
             paced.SetResult();
         }) { IsBackground = true, Name = "bench pacer" };

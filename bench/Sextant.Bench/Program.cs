@@ -16,7 +16,7 @@ using Sextant.Bench;
 //   dotnet run -c Release --project bench/Sextant.Bench -- prompts <sextant.dll>   (prompt fetch by label: API and SDK cache)
 //   dotnet run -c Release --project bench/Sextant.Bench -- eval <sextant.dll> [promptfoo folder|-] [items] [int8|float32|deterministic]   (an experiment beside promptfoo)
 //   dotnet run -c Release --project bench/Sextant.Bench -- similarity [pairs] [int8|float32]   (the similarity evaluator's pairs/s)
-//   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates]   (gateway overhead)
+//   dotnet run -c Release --project bench/Sextant.Bench -- gateway <sextant.dll> [portkey start-server.js|-] [seconds] [rates] [even|poisson]   (gateway overhead; arrivals evenly spaced by default)
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestionBenchmark.RunAsync(args.Skip(1).ToArray()),
