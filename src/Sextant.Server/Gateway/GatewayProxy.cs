@@ -146,7 +146,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             RecordInBackground(caller, trace, route, model, request, operation, replay, attempts, startTime, started, ctx, null);
             return;
         }
-        var outcome = await ForwardAsync(ctx, caller, snapshot, route, request, operation, stream, attempts, started, cacheKey is not null);
+        var outcome = await ForwardAsync(ctx, caller, snapshot, route, request, operation, stream, trace, attempts, started, cacheKey is not null);
         RecordInBackground(caller, trace, route, model, request, operation, outcome, attempts, startTime, started, ctx,
             cacheKey is not null && outcome.Status is >= 200 and < 300 && !outcome.Cancelled ? (cacheKey, ttl) : null);
     }
@@ -208,7 +208,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     }
 
     private async Task<Outcome> ForwardAsync(HttpContext ctx, Caller caller, GatewayRegistry.Snapshot snapshot, GatewayRoute route, JsonObject request,
-        string operation, bool stream, List<Attempt> attempts, long started, bool record)
+        string operation, bool stream, Trace trace, List<Attempt> attempts, long started, bool record)
     {
         var outcome = new Outcome { IdleTimeoutMs = route.TimeoutMs, Recorded = record && stream ? new MemoryStream() : null };
         var fallbackOn = route.FallbackOn ?? DefaultFallbackStatuses;
@@ -247,7 +247,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
                     HttpResponseMessage response;
                     try
                     {
-                        response = await SendAsync(provider, operation, request, stream, timeout.Token);
+                        response = await SendAsync(provider, operation, request, stream, trace, timeout.Token);
                     }
                     catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
                     {
@@ -419,7 +419,8 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
 
     private static double Elapsed(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
 
-    private static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, string operation, JsonObject request, bool stream, CancellationToken cancellationToken)
+    private static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, string operation, JsonObject request, bool stream, Trace trace,
+        CancellationToken cancellationToken)
     {
         if (provider.Kind == "anthropic")
         {
@@ -436,6 +437,13 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, GatewayJson.Default.JsonObject)),
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        // W3C trace context: an upstream that records traces (vLLM, or a service behind the gateway with OpenTelemetry)
+        // puts its spans in the caller's trace, under the gateway's span.
+        message.Headers.TryAddWithoutValidation("traceparent", trace.UpstreamTraceParent);
+        if (trace.TraceState is { } state)
+        {
+            message.Headers.TryAddWithoutValidation("tracestate", state);
+        }
         if (provider.ApiKey is not null && provider.Kind == "azure")
         {
             // Azure OpenAI takes its resource keys in the api-key header.
@@ -613,7 +621,13 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         }
     }
 
-    private sealed record Trace(string TraceId, string? ParentSpanId, PromptUse? Prompt = null);
+    /// <param name="SpanId">The call's own span, made before the call so that the upstream can be told it (traceparent).</param>
+    /// <param name="TraceState">The caller's W3C tracestate, passed on with the trace it belongs to.</param>
+    private sealed record Trace(string TraceId, string? ParentSpanId, string SpanId, string? TraceState, PromptUse? Prompt = null)
+    {
+        /// <summary>The W3C traceparent an upstream gets: this trace, with the gateway's span as the parent of whatever it records.</summary>
+        public string UpstreamTraceParent => $"00-{TraceId}-{SpanId}-01";
+    }
 
     /// <summary>The caller's W3C traceparent joins its trace; otherwise the call starts one.</summary>
     private static Trace TraceContext(HttpContext ctx)
@@ -622,8 +636,8 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         // The span is checked as any other (TraceService), so a parent it would refuse (all zero, as W3C calls invalid)
         // does not join: the call starts its own trace rather than losing its span.
         return header is [_, var traceId, var parent, _] && TraceService.IsHex(traceId, 32) && TraceService.IsHex(parent, 16)
-            ? new Trace(traceId, parent)
-            : new Trace(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), null);
+            ? new Trace(traceId, parent, NewSpanId(), ctx.Request.Headers["tracestate"].ToString() is { Length: > 0 } state ? state : null)
+            : new Trace(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), null, NewSpanId(), null);
     }
 
     private static string NewSpanId()
@@ -781,7 +795,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             outputTokens = operation == "chat" ? TokenEstimator.Count(model, answer) : 0;
             estimated = true;
         }
-        return new Span(trace.TraceId, NewSpanId(), trace.ParentSpanId,
+        return new Span(trace.TraceId, trace.SpanId, trace.ParentSpanId,
             $"{operation} {outcome.Model ?? requested}", "generation", startTime, Math.Max(end, startTime), status,
             outcome.Cancelled ? "cancelled: " + outcome.Error : outcome.Error is { } error ? (error.Length > 2000 ? error[..2000] : error) : null,
             outcome.Provider ?? route.Targets![0].Provider, outcome.Model ?? route.Targets![0].Model, operation,

@@ -17,6 +17,9 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
 
     public ConcurrentQueue<(string Model, JsonObject Body, string? Authorization)> Requests { get; } = new();
 
+    /// <summary>The W3C trace context each request came with, by model: traceparent and tracestate ("" when absent).</summary>
+    public ConcurrentQueue<(string Model, string TraceParent, string TraceState)> TraceContexts { get; } = new();
+
     public ConcurrentDictionary<string, int> Hits { get; } = new();
 
     /// <summary>Scripted answers by model name: the assistant's content for a request.</summary>
@@ -46,6 +49,7 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         var model = body["model"]!.GetValue<string>();
         // Azure OpenAI's key comes as api-key: it is recorded as "api-key KEY".
         Requests.Enqueue((model, body, ctx.Request.Headers["api-key"].ToString() is { Length: > 0 } azure ? "api-key " + azure : ctx.Request.Headers.Authorization.ToString()));
+        TraceContexts.Enqueue((model, ctx.Request.Headers["traceparent"].ToString(), ctx.Request.Headers["tracestate"].ToString()));
         Hits.AddOrUpdate(model, 1, (_, n) => n + 1);
         return body;
     }

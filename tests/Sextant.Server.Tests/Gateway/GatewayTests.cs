@@ -49,6 +49,31 @@ public sealed class GatewayTests(ServerFixture fixture) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task The_upstream_is_told_the_trace_with_the_gateway_span_as_its_parent()
+    {
+        await RouteAsync("chat-propagate", new { targets = new[] { new { provider = "fake", model = "ok-propagate" } } });
+        // Joining the caller's trace: the upstream gets that trace, the gateway's own span as parent, and the caller's tracestate.
+        var joined = await ChatAsync("chat-propagate", configure: r =>
+        {
+            r.Headers.Add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+            r.Headers.Add("tracestate", "vendor=abc");
+        });
+        Assert.Equal(200, joined.Status);
+        var span = (await TraceAsync(joined))["spans"]![0]!;
+        var sent = _fake.TraceContexts.Last(r => r.Model == "ok-propagate");
+        Assert.Equal($"00-4bf92f3577b34da6a3ce929d0e0e4736-{span["span_id"]!.GetValue<string>()}-01", sent.TraceParent);
+        Assert.Equal("vendor=abc", sent.TraceState);
+        Assert.NotEqual("00f067aa0ba902b7", span["span_id"]!.GetValue<string>());
+
+        // A call that starts its own trace tells the upstream that one, and no caller's state.
+        var started = await ChatAsync("chat-propagate");
+        var trace = await TraceAsync(started);
+        sent = _fake.TraceContexts.Last(r => r.Model == "ok-propagate");
+        Assert.Equal($"00-{trace["trace"]!["trace_id"]!.GetValue<string>()}-{trace["spans"]![0]!["span_id"]!.GetValue<string>()}-01", sent.TraceParent);
+        Assert.Equal("", sent.TraceState);
+    }
+
+    [Fact]
     public async Task A_parameter_nested_as_deep_as_a_request_may_nest_is_kept_on_the_span()
     {
         await RouteAsync("chat-deep", new { targets = new[] { new { provider = "fake", model = "ok-deep" } } });
