@@ -71,10 +71,15 @@ public sealed class SharedLimitsTests : IAsyncLifetime
         Assert.Equal(200, (await a.SendAsync(HttpMethod.Put, "/api/v1/gateway/limits/project", """{"requests_per_minute": 10}""")).Status);
 
         var statuses = new List<int>();
+        var answered = new List<(int Replica, ApiAnswer Answer)>();
         for (var i = 0; i < 14; i++)
         {
             var answer = await ChatAsync(i % 2);
             statuses.Add(answer.Status);
+            if (answer.Status == 200)
+            {
+                answered.Add((i % 2, answer));
+            }
             if (answer.Status == 429)
             {
                 Assert.True(answer.Response.Headers.RetryAfter is not null);
@@ -84,6 +89,12 @@ public sealed class SharedLimitsTests : IAsyncLifetime
         // Ten in all, not ten per replica; both replicas refuse once the shared count is reached.
         Assert.Equal(10, statuses.Count(s => s == 200));
         Assert.Equal([429, 429, 429, 429], statuses[10..]);
+        // Their spans are stored (and their cost counted) in the background: wait until all are, so that none is
+        // priced with the price set next and counted against the budget below.
+        foreach (var (replica, answer) in answered)
+        {
+            await GatewayCalls.TraceAsync(_clients[replica], answer);
+        }
 
         // A daily budget: every call costs 1 USD (12 input + 5 output tokens at these prices); the budget is 3 USD.
         // Each replica keeps its price catalog for 30 s: the price is given to both.
