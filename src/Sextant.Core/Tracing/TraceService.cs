@@ -120,7 +120,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     }
 
     /// <summary>A W3C trace-context id: <paramref name="length"/> lower-case hex digits, not all zero.</summary>
-    internal static bool IsHex(string? value, int length)
+    internal static bool IsTraceContextId(string? value, int length)
     {
         if (value is null || value.Length != length)
         {
@@ -144,15 +144,15 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         {
             throw SextantException.Missing(field);
         }
-        if (!IsHex(span.TraceId, 32))
+        if (!IsTraceContextId(span.TraceId, 32))
         {
             throw SextantException.Invalid($"{field}.trace_id", $"'trace_id' must be 32 lower-case hex digits, not all zero (W3C trace context); got '{Short(span.TraceId)}'.");
         }
-        if (!IsHex(span.SpanId, 16))
+        if (!IsTraceContextId(span.SpanId, 16))
         {
             throw SextantException.Invalid($"{field}.span_id", $"'span_id' must be 16 lower-case hex digits, not all zero; got '{Short(span.SpanId)}'.");
         }
-        if (span.ParentSpanId is not null && !IsHex(span.ParentSpanId, 16))
+        if (span.ParentSpanId is not null && !IsTraceContextId(span.ParentSpanId, 16))
         {
             throw SextantException.Invalid($"{field}.parent_span_id", $"'parent_span_id' must be 16 lower-case hex digits; got '{Short(span.ParentSpanId)}'.");
         }
@@ -377,7 +377,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
 
     public async Task<TraceResponse> GetTraceAsync(Caller caller, string? traceId, CancellationToken cancellationToken = default)
     {
-        if (!IsHex(traceId, 32))
+        if (!IsTraceContextId(traceId, 32))
         {
             throw SextantException.Invalid("trace_id", $"'trace_id' must be 32 lower-case hex digits; got '{Short(traceId)}'.");
         }

@@ -635,7 +635,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         var header = ctx.Request.Headers["traceparent"].ToString().Split('-');
         // The span is checked as any other (TraceService), so a parent it would refuse (all zero, as W3C calls invalid)
         // does not join: the call starts its own trace rather than losing its span.
-        return header is [_, var traceId, var parent, _] && TraceService.IsHex(traceId, 32) && TraceService.IsHex(parent, 16)
+        return header is [_, var traceId, var parent, _] && TraceService.IsTraceContextId(traceId, 32) && TraceService.IsTraceContextId(parent, 16)
             ? new Trace(traceId, parent, NewSpanId(), ctx.Request.Headers["tracestate"].ToString() is { Length: > 0 } state ? state : null)
             : new Trace(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), null, NewSpanId(), null);
     }
