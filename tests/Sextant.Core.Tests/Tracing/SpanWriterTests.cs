@@ -53,6 +53,44 @@ public abstract class SpanWriterTests(DatabaseEngine engine) : IAsyncLifetime
         Assert.Equal(expected, await TracesAsync());
         Assert.Equal(traces.Length * 8, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM spans"));
     }
+
+    [Fact]
+    public async Task A_trickle_of_single_span_writes_is_gathered_into_commits_and_each_is_acknowledged_as_stored()
+    {
+        await using var writer = new SpanWriter(_db.Database);
+        const long t0 = 1_700_000_000_000_000;
+        // One span a write, as the gateway sends them, arriving one after another while earlier ones commit: the
+        // writer waits a moment after each small commit to gather the next few into one.
+        var pending = new List<Task<bool[]>>();
+        for (var i = 0; i < 120; i++)
+        {
+            pending.Add(writer.WriteAsync([new StoredSpan(1, new Span(Hex(16), Hex(8), null, $"call {i}", "generation", t0 + i, t0 + i + 5, "ok"), "{}")]));
+            if (i % 10 == 9)
+            {
+                await Task.Delay(1);
+            }
+        }
+        var results = await Task.WhenAll(pending);
+        Assert.All(results, r => Assert.Equal([true], r));
+        await using var connection = await _db.Database.OpenAsync();
+        Assert.Equal(120, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM spans"));
+        Assert.Equal(120, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM traces"));
+    }
+
+    [Fact]
+    public async Task Writes_queued_before_the_writer_stops_are_committed_and_a_write_after_it_is_refused_with_503()
+    {
+        var writer = new SpanWriter(_db.Database);
+        const long t0 = 1_700_000_000_000_000;
+        var queued = Enumerable.Range(0, 50)
+            .Select(i => writer.WriteAsync([new StoredSpan(1, new Span(Hex(16), Hex(8), null, $"call {i}", "span", t0, t0 + 1, "ok"), "{}")])).ToList();
+        await writer.DisposeAsync();
+        Assert.All(await Task.WhenAll(queued), r => Assert.Equal([true], r));
+        var refused = await Assert.ThrowsAsync<SextantException>(() => writer.WriteAsync([new StoredSpan(1, new Span(Hex(16), Hex(8), null, "late", "span", t0, t0 + 1, "ok"), "{}")]));
+        Assert.Equal(503, refused.StatusCode);
+        await using var connection = await _db.Database.OpenAsync();
+        Assert.Equal(50, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM spans"));
+    }
 }
 
 public sealed class SqliteSpanWriterTests() : SpanWriterTests(DatabaseEngine.Sqlite);
