@@ -40,12 +40,14 @@ internal static class EvalBenchmark
         var promptfoo = args.Length > 1 && args[1] != "-" ? args[1] : null;
         var items = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000;
         // "deterministic" leaves out the similarity evaluator on both sides: what the embedding model costs;
-        // "float32" runs Sextant's similarity on the published float model instead of the default 8-bit weights.
+        // "float32" runs Sextant's similarity on the published float model instead of the default 8-bit weights;
+        // "provider" has Sextant embed at the same fake upstream that promptfoo asks (its /v1/embeddings, through the
+        // gateway), as promptfoo's "similar" does, so that neither side runs a model of its own.
         var mode = args.Length > 3 ? args[3] : "int8";
         var similarity = mode != "deterministic";
         await using var upstream = await StartUpstreamAsync();
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {items} items, upstream answers in {UpstreamDelayMs} ms, concurrency 16");
-        Console.WriteLine($"evaluators: contains, regex, length (at most 100){(similarity ? $", similarity to the expected answer (threshold 0.8; Sextant's model {mode})" : "")}");
+        Console.WriteLine($"evaluators: contains, regex, length (at most 100){(similarity ? $", similarity to the expected answer (threshold 0.8; Sextant's {(mode == "provider" ? "embeddings from the upstream" : $"model {mode}")})" : "")}");
 
         var folder = Path.Combine(Path.GetTempPath(), "sextant-eval-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var (server, url) = await ChildServer.StartAsync(cli, folder);
@@ -58,7 +60,10 @@ internal static class EvalBenchmark
             await client.AddEvalItemsAsync("bench/sums", [.. Enumerable.Range(0, items).Select(i => new EvalItem($"q{i}",
                 JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["question"] = Question(i) }),
                 JsonSerializer.SerializeToElement(Expected(i))))]);
-            var evaluators = (similarity ? [.. Evaluators, $$"""{"type": "similarity", "threshold": 0.8, "precision": "{{mode}}"}"""] : Evaluators)
+            var similar = mode == "provider"
+                ? """{"type": "similarity", "threshold": 0.8, "embedder": "fake/bench-embed"}"""
+                : $$"""{"type": "similarity", "threshold": 0.8, "precision": "{{mode}}"}""";
+            var evaluators = (similarity ? [.. Evaluators, similar] : Evaluators)
                 .Select(e => JsonDocument.Parse(e).RootElement.Clone()).ToList();
             var idleRss = ProcStatus.Rss(server.Id);
             var clock = Stopwatch.StartNew();
