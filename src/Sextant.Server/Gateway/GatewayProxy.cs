@@ -24,7 +24,7 @@ namespace Sextant.Server.Gateway;
 /// span, recorded after the answer is sent.
 /// </summary>
 internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimiter limiter, GatewayCache cache, TraceService traces, PromptService prompts,
-    IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
+    GatewayRecorder recorder, IOptions<SextantServerOptions> options, ILogger<GatewayProxy> logger)
 {
     public const int MaxBodyBytes = 10 * 1024 * 1024;
     private static readonly JsonDocumentOptions NoDuplicates = new() { AllowDuplicateProperties = false };
@@ -662,7 +662,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             }
         }
         var project = caller.ProjectId;
-        var recording = Task.Run(async () =>
+        var recording = recorder.Post(async () =>
         {
             try
             {

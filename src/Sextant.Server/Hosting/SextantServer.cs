@@ -120,6 +120,7 @@ public sealed class SextantServer : IAsyncDisposable
         builder.Services.AddSingleton(s => new GatewayLimiter(s.GetRequiredService<SextantDatabase>(), s.GetRequiredService<ILimitCounters>(),
             s.GetService<StackExchange.Redis.IConnectionMultiplexer>()));
         builder.Services.AddSingleton<GatewayCache>();
+        builder.Services.AddSingleton<GatewayRecorder>();
         builder.Services.AddSingleton<GatewayProxy>();
         builder.Services.AddSingleton<IGatewayCaller, GatewayCaller>();
         builder.Services.AddSingleton<EvalDatasetService>();
