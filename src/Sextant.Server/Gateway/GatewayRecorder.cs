@@ -31,13 +31,9 @@ internal sealed class GatewayRecorder : IDisposable
     public Task<T> Post<T>(Func<Task<T>> record)
     {
         var work = new Task<Task<T>>(record);
-        if (_stopping)
+        if (Interlocked.Increment(ref _waiting) > Capacity || _stopping)
         {
-            work.Start(TaskScheduler.Default);
-            return work.Unwrap();
-        }
-        if (Interlocked.Increment(ref _waiting) > Capacity)
-        {
+            // Too many waiting, or stopping: the pool records this call.
             Interlocked.Decrement(ref _waiting);
             work.Start(TaskScheduler.Default);
             return work.Unwrap();
