@@ -87,49 +87,62 @@ public sealed class SextantDatabase : IAsyncDisposable
         _stopCheckpoints = new CancellationTokenSource();
         var stop = _stopCheckpoints.Token;
         var walPath = new SqliteConnectionStringBuilder(_sqliteConnectionString).DataSource + "-wal";
-        _checkpoints = Task.Run(async () =>
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _checkpoints = stopped.Task;
+        // A thread of its own: a checkpoint blocks while it copies pages and syncs the files (milliseconds, more on a
+        // slow disk), and on the thread pool it held one of the pool's few threads while requests waited for it.
+        new Thread(() =>
         {
-            SqliteConnection? connection = null;
-            var (behind, progressed, idle) = (false, false, false);
-            long copiedBefore = -1, versionBefore = -1;
-            while (!stop.IsCancellationRequested)
+            try
             {
-                try
-                {
-                    await Task.Delay(behind && progressed ? 1 : 200, stop);
-                    if (connection is null)
-                    {
-                        connection = new SqliteConnection(_sqliteConnectionString);
-                        await connection.OpenAsync(stop);
-                        await connection.ExecuteAsync("PRAGMA busy_timeout = 30000");
-                    }
-                    var wal = new FileInfo(walPath);
-                    var walBytes = wal.Exists ? wal.Length : 0;
-                    var mode = walBytes > MaxWalBytes && idle || walBytes > 4 * MaxWalBytes ? "TRUNCATE" : "PASSIVE";
-                    // Busy (1) when another connection is checkpointing; frames in the WAL, and how many of them are in
-                    // the database file now (-1 and -1 when busy or outside WAL mode).
-                    var (busy, frames, copied) = await connection.QuerySingleAsync<(long Busy, long Frames, long Copied)>($"PRAGMA wal_checkpoint({mode})");
-                    // Changes whenever another connection commits.
-                    var version = await connection.ExecuteScalarAsync<long>("PRAGMA data_version");
-                    idle = busy == 0 && frames >= 0 && copied == frames && version == versionBefore;
-                    versionBefore = version;
-                    (behind, progressed, copiedBefore) = (busy == 0 && copied < frames, copied != copiedBefore, copied);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-                catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
-                {
-                    // Locked, or the WAL file went away while it was looked at: the next round starts on a fresh
-                    // connection; commits keep appending to the WAL meanwhile.
-                    connection?.Dispose();
-                    connection = null;
-                    (behind, progressed, idle) = (false, false, false);
-                }
+                Checkpoint(walPath, stop);
+                stopped.SetResult();
             }
-            connection?.Dispose();
-        }, CancellationToken.None);
+            catch (Exception e)
+            {
+                // Checkpoints stop; SQLite's own would not run either (wal_autocheckpoint is 0), so stopping the server says so.
+                stopped.SetException(e);
+            }
+        }) { IsBackground = true, Name = "sextant checkpointer" }.Start();
+    }
+
+    private void Checkpoint(string walPath, CancellationToken stop)
+    {
+        SqliteConnection? connection = null;
+        var (behind, progressed, idle) = (false, false, false);
+        long copiedBefore = -1, versionBefore = -1;
+        while (!stop.WaitHandle.WaitOne(behind && progressed ? 1 : 200))
+        {
+            try
+            {
+                if (connection is null)
+                {
+                    connection = new SqliteConnection(_sqliteConnectionString);
+                    connection.Open();
+                    connection.Execute("PRAGMA busy_timeout = 30000");
+                }
+                var wal = new FileInfo(walPath);
+                var walBytes = wal.Exists ? wal.Length : 0;
+                var mode = walBytes > MaxWalBytes && idle || walBytes > 4 * MaxWalBytes ? "TRUNCATE" : "PASSIVE";
+                // Busy (1) when another connection is checkpointing; frames in the WAL, and how many of them are in
+                // the database file now (-1 and -1 when busy or outside WAL mode).
+                var (busy, frames, copied) = connection.QuerySingle<(long Busy, long Frames, long Copied)>($"PRAGMA wal_checkpoint({mode})");
+                // Changes whenever another connection commits.
+                var version = connection.ExecuteScalar<long>("PRAGMA data_version");
+                idle = busy == 0 && frames >= 0 && copied == frames && version == versionBefore;
+                versionBefore = version;
+                (behind, progressed, copiedBefore) = (busy == 0 && copied < frames, copied != copiedBefore, copied);
+            }
+            catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
+            {
+                // Locked, or the WAL file went away while it was looked at: the next round starts on a fresh
+                // connection; commits keep appending to the WAL meanwhile.
+                connection?.Dispose();
+                connection = null;
+                (behind, progressed, idle) = (false, false, false);
+            }
+        }
+        connection?.Dispose();
     }
 
     /// <summary>
