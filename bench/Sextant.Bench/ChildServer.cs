@@ -74,9 +74,19 @@ internal static class ProcStatus
     /// <summary>Resets the peak resident memory (clear_refs 5).</summary>
     public static void ResetPeak(int pid) => File.WriteAllText($"/proc/{pid}/clear_refs", "5");
 
-    /// <summary>Open sockets (connections and listeners).</summary>
+    /// <summary>Open sockets (connections and listeners); a descriptor closed while they are counted is left out.</summary>
     public static int Sockets(int pid) =>
-        new DirectoryInfo($"/proc/{pid}/fd").EnumerateFileSystemInfos().Count(fd => fd.LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true);
+        new DirectoryInfo($"/proc/{pid}/fd").EnumerateFileSystemInfos().Count(fd =>
+        {
+            try
+            {
+                return fd.LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        });
 
     /// <summary>CPU time so far (user and system), in milliseconds.</summary>
     public static double CpuMs(int pid)
