@@ -87,23 +87,10 @@ public sealed class SextantDatabase : IAsyncDisposable
         _stopCheckpoints = new CancellationTokenSource();
         var stop = _stopCheckpoints.Token;
         var walPath = new SqliteConnectionStringBuilder(_sqliteConnectionString).DataSource + "-wal";
-        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _checkpoints = stopped.Task;
-        // A thread of its own: a checkpoint blocks while it copies pages and syncs the files (milliseconds, more on a
-        // slow disk), and on the thread pool it held one of the pool's few threads while requests waited for it.
-        new Thread(() =>
-        {
-            try
-            {
-                Checkpoint(walPath, stop);
-                stopped.SetResult();
-            }
-            catch (Exception e)
-            {
-                // Checkpoints stop; SQLite's own would not run either (wal_autocheckpoint is 0), so stopping the server says so.
-                stopped.SetException(e);
-            }
-        }) { IsBackground = true, Name = "sextant checkpointer" }.Start();
+        // A checkpoint blocks while it copies pages and syncs the files (milliseconds, more on a slow disk). If the
+        // loop fails, checkpoints stop (SQLite's own would not run either: wal_autocheckpoint is 0), and stopping the
+        // server says so.
+        _checkpoints = DedicatedThread.Start("sextant checkpointer", () => Checkpoint(walPath, stop));
     }
 
     private void Checkpoint(string walPath, CancellationToken stop)

@@ -30,7 +30,7 @@ public sealed class SpanWriter : IAsyncDisposable
     private readonly SextantDatabase _database;
     private readonly bool _syncEveryCommit;
     private readonly BlockingCollection<Write> _queue = new(new ConcurrentQueue<Write>(), QueueCapacity);
-    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Task _stopped;
 
     /// <param name="Traces">SQLite: the summary of each trace in the write as if all its spans are new, made by the caller's thread rather than the writer's.</param>
     private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done, Dictionary<(long Project, string TraceId), TraceRow>? Traces);
@@ -45,9 +45,8 @@ public sealed class SpanWriter : IAsyncDisposable
     {
         _database = database;
         _syncEveryCommit = syncEveryCommit;
-        // A thread of its own: SQLite's calls block, and a commit (with the checkpoint SQLite may run in it) would
-        // otherwise hold one of the thread pool's few threads while requests wait for it.
-        new Thread(Run) { IsBackground = true, Name = "sextant span writer" }.Start();
+        // SQLite's calls block: a commit on the thread pool held one of its few threads while requests waited for it.
+        _stopped = DedicatedThread.Start("sextant span writer", Run);
     }
 
     /// <returns>Per span: true when stored now, false when it was stored before.</returns>
@@ -86,56 +85,49 @@ public sealed class SpanWriter : IAsyncDisposable
     private void Run()
     {
         var batch = new List<Write>();
-        try
+        var (lastCommit, lastCount) = (0L, int.MaxValue);
+        while (_queue.TryTake(out var first, Timeout.Infinite))
         {
-            var (lastCommit, lastCount) = (0L, int.MaxValue);
-            while (_queue.TryTake(out var first, Timeout.Infinite))
+            if (lastCount < GatherBelow && Stopwatch.GetElapsedTime(lastCommit).TotalMilliseconds < SteadyWithinMs)
             {
-                if (lastCount < GatherBelow && Stopwatch.GetElapsedTime(lastCommit).TotalMilliseconds < SteadyWithinMs)
+                // A steady trickle of small writes (gateway calls, one span each): a commit's fixed cost (its locks and
+                // the WAL frames of the pages every span touches) is shared by waiting a moment for the next ones. A
+                // lone write, or a stream of big ones, commits at once.
+                Thread.Sleep(GatherMs);
+            }
+            batch.Clear();
+            batch.Add(first);
+            var count = first.Spans.Count;
+            while (count < MaxSpansPerCommit && _queue.TryTake(out var write))
+            {
+                batch.Add(write);
+                count += write.Spans.Count;
+            }
+            try
+            {
+                // SQLite's commit runs on this thread (its async calls complete synchronously); PostgreSQL's is waited for.
+                var results = CommitAsync(batch).GetAwaiter().GetResult();
+                (lastCommit, lastCount) = (Stopwatch.GetTimestamp(), count);
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    // A steady trickle of small writes (gateway calls, one span each): a commit's fixed cost (its locks and
-                    // the WAL frames of the pages every span touches) is shared by waiting a moment for the next ones. A
-                    // lone write, or a stream of big ones, commits at once.
-                    Thread.Sleep(GatherMs);
+                    batch[i].Done.TrySetResult(results[i]);
                 }
-                batch.Clear();
-                batch.Add(first);
-                var count = first.Spans.Count;
-                while (count < MaxSpansPerCommit && _queue.TryTake(out var write))
+            }
+            catch (Exception)
+            {
+                // One bad write must not fail the others: commit each on its own.
+                foreach (var write in batch)
                 {
-                    batch.Add(write);
-                    count += write.Spans.Count;
-                }
-                try
-                {
-                    // SQLite's commit runs on this thread (its async calls complete synchronously); PostgreSQL's is waited for.
-                    var results = CommitAsync(batch).GetAwaiter().GetResult();
-                    (lastCommit, lastCount) = (Stopwatch.GetTimestamp(), count);
-                    for (var i = 0; i < batch.Count; i++)
+                    try
                     {
-                        batch[i].Done.TrySetResult(results[i]);
+                        write.Done.TrySetResult(CommitAsync([write]).GetAwaiter().GetResult()[0]);
                     }
-                }
-                catch (Exception)
-                {
-                    // One bad write must not fail the others: commit each on its own.
-                    foreach (var write in batch)
+                    catch (Exception e)
                     {
-                        try
-                        {
-                            write.Done.TrySetResult(CommitAsync([write]).GetAwaiter().GetResult()[0]);
-                        }
-                        catch (Exception e)
-                        {
-                            write.Done.TrySetException(e);
-                        }
+                        write.Done.TrySetException(e);
                     }
                 }
             }
-        }
-        finally
-        {
-            _stopped.TrySetResult();
         }
     }
 
@@ -377,7 +369,7 @@ public sealed class SpanWriter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.CompleteAdding();
-        await _stopped.Task;
+        await _stopped;
         _statements?.Dispose();
         if (_sqlite is not null)
         {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Sextant.Core;
 
 namespace Sextant.Server.Gateway;
 
@@ -15,13 +16,9 @@ internal sealed class GatewayRecorder : IDisposable
     public const int Capacity = 10_000;
     private const int PollMs = 2;
     private readonly BlockingCollection<Task> _queue = new(new ConcurrentQueue<Task>(), Capacity);
-    private readonly Thread _thread;
+    private readonly Task _stopped;
 
-    public GatewayRecorder()
-    {
-        _thread = new Thread(Run) { IsBackground = true, Name = "sextant gateway recorder" };
-        _thread.Start();
-    }
+    public GatewayRecorder() => _stopped = DedicatedThread.Start("sextant gateway recorder", Run);
 
     /// <summary>Runs <paramref name="record"/> on the recorder's thread (its first part; what it awaits resumes on the pool).</summary>
     public Task<T> Post<T>(Func<Task<T>> record)
@@ -69,6 +66,6 @@ internal sealed class GatewayRecorder : IDisposable
     public void Dispose()
     {
         _queue.CompleteAdding();
-        _thread.Join();
+        _stopped.GetAwaiter().GetResult();
     }
 }
