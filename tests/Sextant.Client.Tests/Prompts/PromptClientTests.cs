@@ -14,7 +14,8 @@ public sealed class PromptClientTests(ServerFixture fixture) : IClassFixture<Ser
     {
         using var admin = fixture.CreateClient();
         await admin.CreatePromptVersionAsync("sdk/cached", Text("v1 for {{user}}", "production"));
-        using var client = new SextantClient(fixture.Server.Address) { PromptCacheTtl = TimeSpan.FromMilliseconds(300) };
+        // Long enough that the steps within it finish inside it on a loaded CI machine (300 ms was not, once).
+        using var client = new SextantClient(fixture.Server.Address) { PromptCacheTtl = TimeSpan.FromMilliseconds(1500) };
         Assert.Equal(1, (await client.GetPromptAsync("sdk/cached")).Version);
 
         // A new production version: within the time-to-live the kept one is served, without asking the server.
@@ -24,7 +25,7 @@ public sealed class PromptClientTests(ServerFixture fixture) : IClassFixture<Ser
         Assert.True(fromCache.IsCompletedSuccessfully);
 
         // Past it, the stale one comes back at once and a fresh one is fetched beside; later calls get it.
-        await Task.Delay(400);
+        await Task.Delay(1600);
         Assert.Equal(1, (await client.GetPromptAsync("sdk/cached")).Version);
         PromptVersion latest = null!;
         for (var i = 0; i < 50; i++)
