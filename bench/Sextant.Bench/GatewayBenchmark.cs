@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Sextant.Core.Tests.Storage;
@@ -54,16 +55,16 @@ internal static class GatewayBenchmark
                 using var probe = new HttpClient();
                 await WaitAsync(probe, $"http://127.0.0.1:{portkeyPort}/");
             }
-            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate and target, in {BlockSeconds} s blocks the targets take in turn; latency from when each request was due (open loop); {(poisson ? "Poisson" : "evenly spaced")} arrivals");
+            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate and target, in {SliceSeconds * 1000:F0} ms slices the targets take in turn (the first {GuardSeconds * 1000:F0} ms of each not counted); latency from when each request was due (open loop); {(poisson ? "Poisson" : "evenly spaced")} arrivals");
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { Timeout = TimeSpan.FromSeconds(30) };
-            var targets = new List<(string Name, string Url, string Model, Action<HttpRequestMessage> Headers)>
+            var targets = new List<Target>
             {
-                ("direct", upstream.BaseUrl + "/chat/completions", "fake-model", r => r.Headers.Authorization = new("Bearer", "sk-bench")),
-                ("sextant", baseUrl + "/v1/chat/completions", "bench", _ => { }),
+                new("direct", upstream.BaseUrl + "/chat/completions", "fake-model", r => r.Headers.Authorization = new("Bearer", "sk-bench")),
+                new("sextant", baseUrl + "/v1/chat/completions", "bench", _ => { }),
             };
             if (portkey is not null)
             {
-                targets.Add(("portkey", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "fake-model", r =>
+                targets.Add(new("portkey", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "fake-model", r =>
                 {
                     r.Headers.Authorization = new("Bearer", "sk-bench");
                     r.Headers.Add("x-portkey-provider", "openai");
@@ -77,46 +78,37 @@ internal static class GatewayBenchmark
                 Console.WriteLine("  rate     target    p50 ms   p99 ms   added p50  added p99  errors  achieved/s  gateway CPU ms/request");
                 foreach (var rate in rates)
                 {
-                    foreach (var (name, url, model, headers) in targets)
+                    foreach (var target in targets)
                     {
                         // Warm connections and JIT first, at up to 1,000 requests/s, so that the measured round runs the code
                         // the runtime settles on, not the compiler: its tiered compiler re-compiles hot methods in the
                         // background, and in a fresh server it compiles 400-1,000 methods a second, on up to half a core,
                         // for the first 10 s of load (dotnet-counters, dotnet.jit.*). 15 s the first time a target runs a
                         // kind of request, 5 s after that.
-                        var warmUp = warmed.Add((name, stream)) ? 15 : 5;
-                        await DriveAsync(http, url, model, stream, headers, Math.Min(rate, 1000), warmUp, poisson);
+                        var warmUp = warmed.Add((target.Name, stream)) ? 15 : 5;
+                        await DriveAsync(http, [target], stream, Math.Min(rate, 1000), warmUp, poisson);
                     }
-                    // The measured seconds are taken in blocks that alternate between the targets (the order turned each
-                    // block), so that a noisy stretch of this shared VM falls on all of them alike rather than on whichever
-                    // ran then; each target's percentiles are over all its blocks.
-                    var blocks = Math.Max(1, seconds / BlockSeconds);
-                    var latencies = targets.Select(_ => new List<double>(rate * seconds)).ToArray();
-                    var (errors, elapsed, cpuMs) = (new int[targets.Count], new double[targets.Count], new double[targets.Count]);
-                    for (var block = 0; block < blocks; block++)
-                    {
-                        for (var k = 0; k < targets.Count; k++)
-                        {
-                            var t = block % 2 == 0 ? k : targets.Count - 1 - k;
-                            var (name, url, model, headers) = targets[t];
-                            var gatewayPid = name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 };
-                            var cpuBefore = gatewayPid == 0 ? 0 : ProcStatus.CpuMs(gatewayPid);
-                            var result = await DriveAsync(http, url, model, stream, headers, rate, seconds / blocks, poisson);
-                            cpuMs[t] += gatewayPid == 0 ? 0 : ProcStatus.CpuMs(gatewayPid) - cpuBefore;
-                            latencies[t].AddRange(result.Latencies);
-                            (errors[t], elapsed[t]) = (errors[t] + result.Errors, elapsed[t] + result.Seconds);
-                        }
-                    }
+                    // The measured seconds are cut into short slices that the targets take in turn (the order turned each
+                    // round) at the one rate, so that a noisy stretch of this shared VM falls on all of them alike rather
+                    // than on whichever ran then. The first part of each slice is sent but not counted, for any target,
+                    // so that no target's sample holds the tail of work the one before left behind (a gateway's recording
+                    // of its last calls, its garbage collection).
+                    var gatewayPids = targets.Select(t => t.Name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 }).ToArray();
+                    var cpuBefore = gatewayPids.Select(pid => pid == 0 ? 0 : ProcStatus.CpuMs(pid)).ToArray();
+                    var results = await DriveAsync(http, targets, stream, rate, seconds * targets.Count, poisson, SliceSeconds, GuardSeconds);
                     (double P50, double P99)? direct = null;
                     for (var t = 0; t < targets.Count; t++)
                     {
-                        latencies[t].Sort();
-                        var (p50, p99) = (Stats.Percentile(latencies[t], 0.50), Stats.Percentile(latencies[t], 0.99));
-                        direct ??= (p50, p99);
+                        var result = results[t];
+                        direct ??= (result.P50, result.P99);
                         var name = targets[t].Name;
-                        var cpu = name == "direct" ? "" : $"{cpuMs[t] / latencies[t].Count:F3}";
-                        var added = name == "direct" ? "" : $"{p50 - direct.Value.P50,9:F2}  {p99 - direct.Value.P99,9:F2}";
-                        Console.WriteLine($"  {rate,5}  {name,-8} {p50,8:F2} {p99,8:F2}  {added,-20} {errors[t],6} {latencies[t].Count / elapsed[t],10:F0}  {cpu}");
+                        var cpu = gatewayPids[t] == 0 ? "" : $"{(ProcStatus.CpuMs(gatewayPids[t]) - cpuBefore[t]) / result.Sent:F3}";
+                        var added = name == "direct" ? "" : $"{result.P50 - direct.Value.P50,9:F2}  {result.P99 - direct.Value.P99,9:F2}";
+                        Console.WriteLine($"  {rate,5}  {name,-8} {result.P50,8:F2} {result.P99,8:F2}  {added,-20} {result.Errors,6} {result.Rate,10:F0}  {cpu}");
+                    }
+                    if (Breakdown)
+                    {
+                        await PrintBreakdownAsync(folder, results[targets.FindIndex(t => t.Name == "sextant")]);
                     }
                 }
             }
@@ -159,12 +151,12 @@ internal static class GatewayBenchmark
             var url = baseUrl + "/v1/chat/completions";
             // The bench's own side (this process's driver and fake upstream) is warmed first, by calling the upstream
             // directly at the rate, so that the first minute shows Sextant's cold start rather than the bench's.
-            await DriveAsync(http, upstream.BaseUrl + "/chat/completions", "fake-model", false, r => r.Headers.Authorization = new("Bearer", "sk-bench"), rate, 10);
+            await DriveAsync(http, new Target("direct", upstream.BaseUrl + "/chat/completions", "fake-model", r => r.Headers.Authorization = new("Bearer", "sk-bench")), false, rate, 10);
             Console.WriteLine($"soak: {rate} requests/s for {seconds} s through Sextant (non-streaming, every call traced; span commits {(sync ? "synced" : "not synced")}); the bench's side warmed, Sextant cold");
             Console.WriteLine("  minute   p50 ms   p99 ms   errors   RSS MiB   spans stored");
             for (var minute = 1; minute * 60 <= seconds; minute++)
             {
-                var result = await DriveAsync(http, url, "bench", false, _ => { }, rate, 60);
+                var result = await DriveAsync(http, new Target("sextant", url, "bench", _ => { }), false, rate, 60);
                 var stored = await admin.GetStringAsync("api/v1/costs?by=model");
                 var requests = System.Text.Json.JsonDocument.Parse(stored).RootElement.GetProperty("rows").EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64());
                 Console.WriteLine($"  {minute,6} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,8} {ProcStatus.Rss(sextant.Id),9:F0} {requests,14:N0}");
@@ -205,42 +197,136 @@ internal static class GatewayBenchmark
         throw new TimeoutException($"{path} never answered");
     }
 
-    /// <summary>Seconds of each measured block; the targets take turns block by block.</summary>
-    private const int BlockSeconds = 2;
+    /// <summary>Seconds of each slice of a measured round; the targets take turns slice by slice.</summary>
+    private const double SliceSeconds = 0.5;
 
-    private sealed record Result(double P50, double P99, int Errors, double[] Latencies, double Seconds);
+    /// <summary>Seconds at the start of each slice that are sent but not counted.</summary>
+    private const double GuardSeconds = 0.05;
+
+    /// <summary>
+    /// SEXTANT_BENCH_BREAKDOWN=1: each request carries its number (as x-sextant-user), and after each measured round the
+    /// bench prints where Sextant's calls spent their time, from the spans the server stored.
+    /// </summary>
+    private static readonly bool Breakdown = Environment.GetEnvironmentVariable("SEXTANT_BENCH_BREAKDOWN") is "1";
+
+    /// <summary>
+    /// Splits each counted Sextant call's latency (as the driver saw it) by the span the server stored for it: before
+    /// the handler (from when the request was due to the span's start: the driver's send, loopback, Kestrel, the
+    /// middleware), the upstream call (the attempt's time to the upstream's answer headers), the handler's own work
+    /// (the span's duration less the upstream call) and after the handler (the answer's way back to the driver).
+    /// </summary>
+    private static async Task PrintBreakdownAsync(string folder, Result sextant)
+    {
+        // The last calls' spans are committed within milliseconds.
+        await Task.Delay(1000);
+        var position = new Dictionary<int, int>(sextant.Index.Length);
+        for (var k = 0; k < sextant.Index.Length; k++)
+        {
+            position[sextant.Index[k]] = k;
+        }
+        var startMs = (sextant.Start - DateTimeOffset.UnixEpoch).TotalMilliseconds;
+        var parts = new List<(double Latency, double Before, double Upstream, double Own, double After)>(sextant.Index.Length);
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(folder, "sextant.db")};Mode=ReadOnly"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = """SELECT user_id, start_time, end_time, json_extract(data, '$.attributes."sextant.attempt_log"[0]') FROM spans WHERE start_time >= $from""";
+            command.Parameters.AddWithValue("$from", (long)(startMs * 1000) - 1_000_000);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                if (!int.TryParse(reader.IsDBNull(0) ? null : reader.GetString(0), CultureInfo.InvariantCulture, out var index) || !position.TryGetValue(index, out var k))
+                {
+                    continue;
+                }
+                var (due, latency) = (startMs + sextant.Due[k] * 1000, sextant.Latencies[k]);
+                var (begin, end) = (reader.GetInt64(1) / 1000.0, reader.GetInt64(2) / 1000.0);
+                // Request numbers start again in each drive: a span is this request's only if it began while the request was out.
+                if (begin < due - 0.5 || begin > due + latency)
+                {
+                    continue;
+                }
+                if (reader.IsDBNull(3))
+                {
+                    continue;
+                }
+                // "fake/fake-model ok 200 0.2ms"
+                var upstream = double.Parse(reader.GetString(3).Split(' ')[^1].TrimEnd('m', 's'), CultureInfo.InvariantCulture);
+                parts.Add((latency, Math.Max(0, begin - due), upstream, Math.Max(0, end - begin - upstream), Math.Max(0, latency - Math.Max(0, begin - due) - (end - begin))));
+            }
+        }
+        if (parts.Count == 0)
+        {
+            Console.WriteLine("  (no spans matched the calls)");
+            return;
+        }
+        var p99 = Stats.Percentile(parts.Select(p => p.Latency).ToList(), 0.99);
+        var slowest = parts.Where(p => p.Latency >= p99).ToList();
+        Console.WriteLine($"  where Sextant's calls went, from its spans ({parts.Count:N0} of {sextant.Index.Length:N0} calls matched), ms: p50 and p99 over all, mean over the slowest 1% ({slowest.Count})");
+        foreach (var (label, part) in new (string, Func<(double, double Before, double Upstream, double Own, double After), double>)[]
+                 {
+                     ("before the handler (driver's send, loopback, Kestrel)", p => p.Before),
+                     ("the upstream call (to its answer's headers)", p => p.Upstream),
+                     ("the handler's own work", p => p.Own),
+                     ("after the handler (the answer back to the driver)", p => p.After),
+                 })
+        {
+            var values = parts.Select(part).ToList();
+            Console.WriteLine($"    {label,-56} {Stats.Percentile(values, 0.5),6:F2} {Stats.Percentile(values, 0.99),6:F2} {slowest.Average(part),6:F2}");
+        }
+    }
+
+    private sealed record Target(string Name, string Url, string Model, Action<HttpRequestMessage> Headers);
+
+    /// <summary>One target's share of a drive: latencies of its counted requests in due order, and its errors.</summary>
+    /// <param name="Sent">All requests sent to it, counted or not.</param>
+    /// <param name="Rate">Requests sent to it per second of its own slices.</param>
+    private sealed record Result(double P50, double P99, int Errors, double[] Latencies, double[] Due, int[] Index, DateTimeOffset Start, int Sent, double Rate);
+
+    private static async Task<Result> DriveAsync(HttpClient http, Target target, bool stream, int rate, int seconds) =>
+        (await DriveAsync(http, [target], stream, rate, seconds, poisson: false))[0];
 
     /// <summary>
     /// Sends <paramref name="rate"/> requests a second for <paramref name="seconds"/> seconds, each when it is due (open loop):
     /// a thread of its own sleeps until a request is due and starts it there, so that each request goes out on its own
     /// schedule rather than in bursts the driver makes; latency counts from when the request was due, so a late start
-    /// counts too.
+    /// counts too. With several targets, the time is cut into slices of <paramref name="slice"/> seconds that the targets
+    /// take in turn (the order turned each round); requests due in the first <paramref name="guard"/> seconds of a slice
+    /// are sent but not counted.
     /// </summary>
     /// <param name="poisson">Exponential gaps of mean 1/rate (a fixed seed) instead of even ones.</param>
-    private static async Task<Result> DriveAsync(HttpClient http, string url, string model, bool stream, Action<HttpRequestMessage> headers, int rate, int seconds,
-        bool poisson = false)
+    private static async Task<Result[]> DriveAsync(HttpClient http, IReadOnlyList<Target> targets, bool stream, int rate, double seconds,
+        bool poisson, double slice = double.PositiveInfinity, double guard = 0)
     {
-        var total = rate * seconds;
-        var latencies = new double[total];
-        var errors = 0;
-        var body = Body.Replace("MODEL", model, StringComparison.Ordinal).Replace("STREAM", stream ? "true" : "false", StringComparison.Ordinal);
-        var tasks = new Task[total];
-        var clock = Stopwatch.StartNew();
-        async Task SendAsync(int index, double due)
+        var bodies = targets.Select(t => Body.Replace("MODEL", t.Model, StringComparison.Ordinal).Replace("STREAM", stream ? "true" : "false", StringComparison.Ordinal)).ToArray();
+        var capacity = (int)Math.Ceiling(rate * seconds * 1.2) + 16;
+        var latencies = new double[capacity];
+        var owner = new int[capacity];
+        var counted = new bool[capacity];
+        var dues = new double[capacity];
+        var errors = new int[targets.Count];
+        var tasks = new List<Task>(capacity);
+        var (clock, start) = (Stopwatch.StartNew(), DateTimeOffset.UtcNow);
+        async Task SendAsync(int index, int t, double due)
         {
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = Json(body) };
-                headers(request);
+                using var request = new HttpRequestMessage(HttpMethod.Post, targets[t].Url) { Content = Json(bodies[t]) };
+                targets[t].Headers(request);
+                if (Breakdown)
+                {
+                    // The request's number as its user, so that a dump can set each call beside the span Sextant stored for it.
+                    request.Headers.Add("x-sextant-user", index.ToString(CultureInfo.InvariantCulture));
+                }
                 using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
                 if (!response.IsSuccessStatusCode)
                 {
-                    Interlocked.Increment(ref errors);
+                    Interlocked.Increment(ref errors[t]);
                 }
             }
             catch (Exception)
             {
-                Interlocked.Increment(ref errors);
+                Interlocked.Increment(ref errors[t]);
             }
             latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
         }
@@ -249,10 +335,14 @@ internal static class GatewayBenchmark
         {
             var gaps = new Random(42);
             var due = 0.0;
-            for (var i = 0; i < total; i++)
+            for (var i = 0; i < capacity && due < seconds; i++)
             {
+                var sliceIndex = double.IsPositiveInfinity(slice) ? 0 : (long)(due / slice);
+                var (round, position) = (sliceIndex / targets.Count, (int)(sliceIndex % targets.Count));
+                var t = round % 2 == 0 ? position : targets.Count - 1 - position;
+                (owner[i], dues[i], counted[i]) = (t, due, due - sliceIndex * (double.IsPositiveInfinity(slice) ? 0 : slice) >= guard);
                 Pace.SleepUntil(clock, due);
-                tasks[i] = SendAsync(i, due);
+                tasks.Add(SendAsync(i, t, due));
                 due = poisson ? due - Math.Log(1 - gaps.NextDouble()) / rate : (double)(i + 1) / rate;
             }
             paced.SetResult();
@@ -261,8 +351,14 @@ internal static class GatewayBenchmark
         await paced.Task;
         await Task.WhenAll(tasks);
         var elapsed = clock.Elapsed.TotalSeconds;
-        var sorted = latencies.Order().ToList();
-        return new Result(Stats.Percentile(sorted, 0.50), Stats.Percentile(sorted, 0.99), errors, latencies, elapsed);
+        return targets.Select((_, t) =>
+        {
+            var mine = Enumerable.Range(0, tasks.Count).Where(i => owner[i] == t).ToArray();
+            var own = mine.Where(i => counted[i]).ToArray();
+            var sorted = own.Select(i => latencies[i]).Order().ToList();
+            return new Result(Stats.Percentile(sorted, 0.50), Stats.Percentile(sorted, 0.99), errors[t], own.Select(i => latencies[i]).ToArray(),
+                own.Select(i => dues[i]).ToArray(), own, start, mine.Length, mine.Length / (elapsed / targets.Count));
+        }).ToArray();
     }
 
     private static Task<LocalUpstream> StartUpstreamAsync()
