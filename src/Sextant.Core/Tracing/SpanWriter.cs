@@ -33,7 +33,9 @@ public sealed class SpanWriter : IAsyncDisposable
     private readonly Task _stopped;
 
     /// <param name="Traces">SQLite: the summary of each trace in the write as if all its spans are new, made by the caller's thread rather than the writer's.</param>
-    private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done, Dictionary<(long Project, string TraceId), TraceRow>? Traces);
+    /// <param name="Failed">Told when the write could not be stored, for a writer that does not wait for <paramref name="Done"/>.</param>
+    private sealed record Write(IReadOnlyList<StoredSpan> Spans, TaskCompletionSource<bool[]> Done, Dictionary<(long Project, string TraceId), TraceRow>? Traces,
+        Action<Exception>? Failed);
 
     /// <param name="syncEveryCommit">
     /// SQLite: sync the WAL at every commit (synchronous=FULL), so acknowledged spans also survive an operating-system
@@ -50,10 +52,17 @@ public sealed class SpanWriter : IAsyncDisposable
     }
 
     /// <returns>Per span: true when stored now, false when it was stored before.</returns>
-    internal async Task<bool[]> WriteAsync(IReadOnlyList<StoredSpan> spans)
+    internal async Task<bool[]> WriteAsync(IReadOnlyList<StoredSpan> spans) => await Queue(spans, null);
+
+    /// <summary>
+    /// Queues a write and returns at once (a full queue or a stopping server throws here, 503); the task completes after
+    /// its commit. A caller that does not wait for it passes <paramref name="failed"/>, which the writer's thread calls
+    /// if the spans cannot be stored: nothing then resumes on the thread pool for each write.
+    /// </summary>
+    internal Task<bool[]> Queue(IReadOnlyList<StoredSpan> spans, Action<Exception>? failed)
     {
         var write = new Write(spans, new TaskCompletionSource<bool[]>(TaskCreationOptions.RunContinuationsAsynchronously),
-            _database.Engine == DatabaseEngine.Sqlite ? Summaries(spans) : null);
+            _database.Engine == DatabaseEngine.Sqlite ? Summaries(spans) : null, failed);
         bool queued;
         try
         {
@@ -68,7 +77,7 @@ public sealed class SpanWriter : IAsyncDisposable
             throw new SextantException(ErrorCodes.TemporarilyUnavailable, $"The span queue is full ({QueueCapacity} writes waiting); retry shortly.", 503);
         }
         // Not cancelled with the request: once queued, the spans commit whether or not the client waits.
-        return await write.Done.Task;
+        return write.Done.Task;
     }
 
     private static Dictionary<(long Project, string TraceId), TraceRow> Summaries(IReadOnlyList<StoredSpan> spans)
@@ -125,9 +134,27 @@ public sealed class SpanWriter : IAsyncDisposable
                     catch (Exception e)
                     {
                         write.Done.TrySetException(e);
+                        if (write.Failed is { } failed)
+                        {
+                            // Observed here, by the callback, rather than by an await that never comes.
+                            _ = write.Done.Task.Exception;
+                            Tell(failed, e);
+                        }
                     }
                 }
             }
+        }
+    }
+
+    private static void Tell(Action<Exception> failed, Exception e)
+    {
+        try
+        {
+            failed(e);
+        }
+        catch (Exception)
+        {
+            // A callback that fails must not stop the writer.
         }
     }
 

@@ -110,13 +110,25 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     /// <returns>The spans as stored: with their cost.</returns>
     public async Task<IReadOnlyList<Span>> RecordAsync(long project, IReadOnlyList<Span> spans, string? keyId = null, CancellationToken cancellationToken = default)
     {
-        var prepared = new List<StoredSpan>();
+        var (stored, committed) = await QueueAsync(project, spans, keyId, null, cancellationToken);
+        await committed;
+        return stored;
+    }
+
+    /// <summary>
+    /// As <see cref="RecordAsync"/>, but returns once the spans are queued for the writer (with their cost) instead of
+    /// after their commit, which <c>Committed</c> completes; <paramref name="failed"/> hears of a commit that failed.
+    /// </summary>
+    internal async Task<(IReadOnlyList<Span> Spans, Task Committed)> QueueAsync(long project, IReadOnlyList<Span> spans, string? keyId,
+        Action<Exception>? failed, CancellationToken cancellationToken = default)
+    {
+        var prepared = new List<StoredSpan>(spans.Count);
         foreach (var span in spans)
         {
             prepared.Add(await PrepareAsync(project, span, "span", cancellationToken) with { KeyId = keyId });
         }
-        await writer.WriteAsync(prepared);
-        return [.. prepared.Select(p => p.Span)];
+        var committed = writer.Queue(prepared, failed);
+        return ([.. prepared.Select(p => p.Span)], committed);
     }
 
     /// <summary>A W3C trace-context id: <paramref name="length"/> lower-case hex digits, not all zero.</summary>

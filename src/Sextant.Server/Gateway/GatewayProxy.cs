@@ -46,7 +46,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     public async Task HandleAsync(HttpContext ctx, string operation)
     {
         var started = Stopwatch.GetTimestamp();
-        var startTime = Clock.NowMs() * 1000;
+        var startTime = Clock.NowMicros();
         var caller = ctx.Caller();
         caller.Require(Role.Editor);
         var body = await ReadBodyAsync(ctx);
@@ -666,25 +666,51 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         {
             try
             {
-                var stored = await traces.RecordAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)], caller.KeyId);
+                // Queued for the span writer without waiting for its commit, so that nothing resumes on the thread pool for
+                // each call once it is stored: on a 2-core machine those wake-ups delayed the next calls. The call's tokens
+                // and cost count against its limits as soon as it is done (the provider has been paid for it either way).
+                var (stored, committed) = await traces.QueueAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)],
+                    caller.KeyId, e => logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", trace.TraceId));
                 await limiter.RecordAsync(caller, outcome.CacheHit ? 0 : (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
                 if (store is { } entry && (outcome.ResponseBytes ?? outcome.Recorded?.ToArray()) is { Length: > 0 and <= GatewayCache.MaxEntryBytes } body)
                 {
                     // Cached with what the answer cost, which a hit then records as saved.
                     cache.Set(entry.Key, new GatewayCache.Entry(body, contentType, outcome.Provider, outcome.Model, stored[0].Cost), entry.Ttl);
                 }
-                return stored[0];
+                return new Recording(stored[0], committed);
             }
             catch (Exception e)
             {
                 logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", trace.TraceId);
-                return null;
+                return new Recording(null, null);
             }
         });
         // An in-process caller (an experiment, a judge) waits for the stored span: its tokens and cost.
         if (ctx.Features.Get<RecordedSpanFeature>() is { } feature)
         {
-            feature.Recorded = recording;
+            feature.Recorded = StoredAsync(recording);
+        }
+    }
+
+    private readonly record struct Recording(Span? Span, Task? Committed);
+
+    /// <summary>The span once it is committed; null when it could not be stored.</summary>
+    private static async Task<Span?> StoredAsync(Task<Recording> recording)
+    {
+        var (span, committed) = await recording;
+        if (committed is null)
+        {
+            return null;
+        }
+        try
+        {
+            await committed;
+            return span;
+        }
+        catch (Exception)
+        {
+            // The writer's callback has logged it.
+            return null;
         }
     }
 

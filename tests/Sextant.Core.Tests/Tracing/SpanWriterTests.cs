@@ -78,6 +78,23 @@ public abstract class SpanWriterTests(DatabaseEngine engine) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_that_cannot_be_stored_fails_alone_and_tells_its_callback_when_nobody_waits_for_it()
+    {
+        await using var writer = new SpanWriter(_db.Database);
+        const long t0 = 1_700_000_000_000_000;
+        var told = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Queued together: a span of a project that does not exist (its foreign key fails) and one of a project that does.
+        var bad = writer.Queue([new StoredSpan(424_242, new Span(Hex(16), Hex(8), null, "orphan", "span", t0, t0 + 1, "ok"), "{}")], e => told.TrySetResult(e));
+        var good = writer.WriteAsync([new StoredSpan(1, new Span(Hex(16), Hex(8), null, "kept", "span", t0, t0 + 1, "ok"), "{}")]);
+
+        Assert.Equal(new[] { true }, await good);
+        await Assert.ThrowsAnyAsync<Exception>(() => bad);
+        Assert.NotNull(await told.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        await using var connection = await _db.Database.OpenAsync();
+        Assert.Equal(new[] { "kept" }, await connection.QueryAsync<string>("SELECT name FROM spans"));
+    }
+
+    [Fact]
     public async Task Writes_queued_before_the_writer_stops_are_committed_and_a_write_after_it_is_refused_with_503()
     {
         var writer = new SpanWriter(_db.Database);
