@@ -667,8 +667,8 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
             try
             {
                 // Queued for the span writer without waiting for its commit, so that nothing resumes on the thread pool for
-                // each call once it is stored: on a 2-core machine those wake-ups delayed the next calls. The call's tokens
-                // and cost count against its limits as soon as it is done (the provider has been paid for it either way).
+                // each call once it is stored (that work item cost about 3% of a call's CPU, bench/RESULTS.md 9l). The
+                // call's tokens and cost count against its limits as soon as it is done: the provider has been paid either way.
                 var (stored, committed) = await traces.QueueAsync(project, [BuildSpan(trace, route, requested, request, operation, outcome, attempts, startTime, end, headers)],
                     caller.KeyId, e => logger.LogWarning(e, "The trace of gateway call {TraceId} could not be stored", trace.TraceId));
                 await limiter.RecordAsync(caller, outcome.CacheHit ? 0 : (stored[0].InputTokens ?? 0) + (stored[0].OutputTokens ?? 0), stored[0].Cost);
