@@ -153,13 +153,13 @@ internal static class GatewayBenchmark
             // directly at the rate, so that the first minute shows Sextant's cold start rather than the bench's.
             await DriveAsync(http, new Target("direct", upstream.BaseUrl + "/chat/completions", "fake-model", r => r.Headers.Authorization = new("Bearer", "sk-bench")), false, rate, 10);
             Console.WriteLine($"soak: {rate} requests/s for {seconds} s through Sextant (non-streaming, every call traced; span commits {(sync ? "synced" : "not synced")}); the bench's side warmed, Sextant cold");
-            Console.WriteLine("  minute   p50 ms   p99 ms   errors   RSS MiB   spans stored");
+            Console.WriteLine("  minute   p50 ms   p99 ms   errors   RSS MiB   spans stored   sockets");
             for (var minute = 1; minute * 60 <= seconds; minute++)
             {
                 var result = await DriveAsync(http, new Target("sextant", url, "bench", _ => { }), false, rate, 60);
                 var stored = await admin.GetStringAsync("api/v1/costs?by=model");
                 var requests = System.Text.Json.JsonDocument.Parse(stored).RootElement.GetProperty("rows").EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64());
-                Console.WriteLine($"  {minute,6} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,8} {ProcStatus.Rss(sextant.Id),9:F0} {requests,14:N0}");
+                Console.WriteLine($"  {minute,6} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,8} {ProcStatus.Rss(sextant.Id),9:F0} {requests,14:N0} {ProcStatus.Sockets(sextant.Id),9}");
                 if (minute == 1)
                 {
                     // A cold server's first seconds at the full rate, from the requests due in each (latencies are in due order).

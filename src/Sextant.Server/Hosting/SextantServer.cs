@@ -54,6 +54,8 @@ public sealed class SextantServer : IAsyncDisposable
 
     public static async Task<SextantServer> StartAsync(SextantServerOptions options, CancellationToken cancellationToken = default)
     {
+        // Before the server's threads start allocating: two C-heap arenas, as MALLOC_ARENA_MAX=2 would (NativeHeap).
+        NativeHeap.LimitArenas(2);
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(dataDirectory);
         var databaseUri = options.DatabaseUri is { Length: > 0 } uri
