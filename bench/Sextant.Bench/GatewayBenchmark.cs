@@ -55,7 +55,7 @@ internal static class GatewayBenchmark
                 using var probe = new HttpClient();
                 await WaitAsync(probe, $"http://127.0.0.1:{portkeyPort}/");
             }
-            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate and target, in {SliceSeconds * 1000:F0} ms slices the targets take in turn (the first {GuardSeconds * 1000:F0} ms of each not counted); latency from when each request was due (open loop); {(poisson ? "Poisson" : "evenly spaced")} arrivals");
+            Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {seconds} s per rate and target; the direct call and Sextant in {SliceSeconds * 1000:F0} ms slices they take in turn (the first {GuardSeconds * 1000:F0} ms of each not counted){(portkey is null ? "" : ", then Portkey alone")}; latency from when each request was due (open loop); {(poisson ? "Poisson" : "evenly spaced")} arrivals");
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { Timeout = TimeSpan.FromSeconds(30) };
             var targets = new List<Target>
             {
@@ -72,43 +72,69 @@ internal static class GatewayBenchmark
                 }));
             }
             var warmed = new HashSet<(string Target, bool Stream)>();
-            foreach (var stream in new[] { false, true })
+            bool stream = false;
+            int rate = 0;
+            async Task WarmAsync(Target target)
             {
+                var warmUp = warmed.Add((target.Name, stream)) ? 15 : 5;
+                await DriveAsync(http, [target], stream, Math.Min(rate, 1000), warmUp, poisson);
+                await IdleAsync(target.Name == "portkey" ? portkeyProcess!.Id : 0);
+            }
+            foreach (var streamed in new[] { false, true })
+            {
+                stream = streamed;
                 Console.WriteLine(stream ? "streaming (3 chunks and a usage chunk):" : "non-streaming:");
                 Console.WriteLine("  rate     target    p50 ms   p99 ms   added p50  added p99  errors  achieved/s  gateway CPU ms/request");
-                foreach (var rate in rates)
+                foreach (var measuredRate in rates)
                 {
-                    foreach (var target in targets)
+                    rate = measuredRate;
+                    foreach (var target in targets.Where(t => t.Name != "portkey"))
                     {
                         // Warm connections and JIT first, at up to 1,000 requests/s, so that the measured round runs the code
                         // the runtime settles on, not the compiler: its tiered compiler re-compiles hot methods in the
                         // background, and in a fresh server it compiles 400-1,000 methods a second, on up to half a core,
                         // for the first 10 s of load (dotnet-counters, dotnet.jit.*). 15 s the first time a target runs a
                         // kind of request, 5 s after that.
-                        var warmUp = warmed.Add((target.Name, stream)) ? 15 : 5;
-                        await DriveAsync(http, [target], stream, Math.Min(rate, 1000), warmUp, poisson);
+                        await WarmAsync(target);
                     }
                     // The measured seconds are cut into short slices that the targets take in turn (the order turned each
                     // round) at the one rate, so that a noisy stretch of this shared VM falls on all of them alike rather
                     // than on whichever ran then. The first part of each slice is sent but not counted, for any target,
                     // so that no target's sample holds the tail of work the one before left behind (a gateway's recording
                     // of its last calls, its garbage collection).
-                    var gatewayPids = targets.Select(t => t.Name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 }).ToArray();
-                    var cpuBefore = gatewayPids.Select(pid => pid == 0 ? 0 : ProcStatus.CpuMs(pid)).ToArray();
-                    var results = await DriveAsync(http, targets, stream, rate, seconds * targets.Count, poisson, SliceSeconds, GuardSeconds);
+                    // Only the direct call and Sextant share the slices. A gateway from elsewhere runs after them, for the
+                    // same seconds in a block of its own: one that cannot hold the rate keeps working through its backlog
+                    // for seconds, and in shared slices that work would land on the others' calls.
+                    int Pid(Target t) => t.Name switch { "sextant" => sextant.Id, "portkey" => portkeyProcess!.Id, _ => 0 };
+                    double Cpu(Target t) => Pid(t) == 0 ? 0 : ProcStatus.CpuMs(Pid(t));
+                    var shared = targets.Where(t => t.Name != "portkey").ToList();
+                    var cpuBefore = shared.Select(Cpu).ToList();
+                    var results = (await DriveAsync(http, shared, stream, rate, seconds * shared.Count, poisson, SliceSeconds, GuardSeconds)).ToList();
+                    var cpuMs = shared.Select((t, i) => Cpu(t) - cpuBefore[i]).ToList();
+                    foreach (var alone in targets.Except(shared))
+                    {
+                        await WarmAsync(alone);
+                        var before = Cpu(alone);
+                        results.Add((await DriveAsync(http, [alone], stream, rate, seconds, poisson))[0]);
+                        cpuMs.Add(Cpu(alone) - before);
+                        // Its backlog, if it fell behind, is still being worked through after the driver stopped
+                        // waiting: the next round starts when it is idle.
+                        await IdleAsync(Pid(alone));
+                    }
+                    var measured = shared.Concat(targets.Except(shared)).ToList();
                     (double P50, double P99)? direct = null;
-                    for (var t = 0; t < targets.Count; t++)
+                    for (var t = 0; t < measured.Count; t++)
                     {
                         var result = results[t];
                         direct ??= (result.P50, result.P99);
-                        var name = targets[t].Name;
-                        var cpu = gatewayPids[t] == 0 ? "" : $"{(ProcStatus.CpuMs(gatewayPids[t]) - cpuBefore[t]) / result.Sent:F3}";
+                        var name = measured[t].Name;
+                        var cpu = Pid(measured[t]) == 0 ? "" : $"{cpuMs[t] / result.Sent:F3}";
                         var added = name == "direct" ? "" : $"{result.P50 - direct.Value.P50,9:F2}  {result.P99 - direct.Value.P99,9:F2}";
                         Console.WriteLine($"  {rate,5}  {name,-8} {result.P50,8:F2} {result.P99,8:F2}  {added,-20} {result.Errors,6} {result.Rate,10:F0}  {cpu}");
                     }
                     if (Breakdown)
                     {
-                        await PrintBreakdownAsync(folder, results[targets.FindIndex(t => t.Name == "sextant")]);
+                        await PrintBreakdownAsync(folder, results[measured.FindIndex(t => t.Name == "sextant")]);
                     }
                 }
             }
@@ -173,6 +199,20 @@ internal static class GatewayBenchmark
         finally
         {
             await ChildServer.StopAsync(sextant, folder);
+        }
+    }
+
+    /// <summary>Waits (up to a minute) until the process used under 5% of a core over a second; nothing for pid 0.</summary>
+    private static async Task IdleAsync(int pid)
+    {
+        for (var i = 0; pid != 0 && i < 60; i++)
+        {
+            var before = ProcStatus.CpuMs(pid);
+            await Task.Delay(1000);
+            if (ProcStatus.CpuMs(pid) - before < 50)
+            {
+                return;
+            }
         }
     }
 
