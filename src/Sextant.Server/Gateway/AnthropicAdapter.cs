@@ -53,9 +53,13 @@ internal static class AnthropicAdapter
     /// Calls Anthropic with an OpenAI chat request; answers as an OpenAI-compatible upstream would. A stream's
     /// answer is returned when its first event has come, so that a failure before it still falls back.
     /// </summary>
+    /// <param name="http">A client whose handlers include <see cref="TraceContextHandler"/>.</param>
+    /// <param name="traceContext">The W3C traceparent (and tracestate) Anthropic is sent, as an OpenAI-compatible upstream is.</param>
     public static async Task<HttpResponseMessage> SendAsync(GatewayRegistry.ResolvedProvider provider, HttpClient http, JsonObject request, bool stream,
-        CancellationToken cancellationToken)
+        (string Parent, string? State) traceContext, CancellationToken cancellationToken)
     {
+        // The SDK's request is made within this call (a stream's, before its first event returns), so the context flows to it.
+        CurrentTraceContext.Value = traceContext;
         List<ChatMessage> messages;
         ChatOptions options;
         try
@@ -104,6 +108,25 @@ internal static class AnthropicAdapter
         catch (AnthropicException e) when (e is AnthropicInvalidDataException or AnthropicServiceException)
         {
             return Error(HttpStatusCode.BadGateway, $"Anthropic's answer could not be read: {e.Message}", "api_error", null);
+        }
+    }
+
+    private static readonly AsyncLocal<(string Parent, string? State)?> CurrentTraceContext = new();
+
+    /// <summary>Adds the trace context of the call in flight (W3C traceparent and tracestate) to the SDK's request.</summary>
+    internal sealed class TraceContextHandler : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (CurrentTraceContext.Value is { } context && !request.Headers.Contains("traceparent"))
+            {
+                request.Headers.TryAddWithoutValidation("traceparent", context.Parent);
+                if (context.State is { } state)
+                {
+                    request.Headers.TryAddWithoutValidation("tracestate", state);
+                }
+            }
+            return base.SendAsync(request, cancellationToken);
         }
     }
 

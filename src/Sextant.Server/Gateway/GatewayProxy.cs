@@ -30,7 +30,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
     private static readonly JsonDocumentOptions NoDuplicates = new() { AllowDuplicateProperties = false };
     private static readonly int[] DefaultFallbackStatuses = [429, 500, 502, 503, 504];
     private static readonly HashSet<string> NotParameters = ["model", "messages", "input", "stream", "stream_options", "user"];
-    private static readonly HttpClient Upstream = new(new SocketsHttpHandler
+    private static readonly SocketsHttpHandler UpstreamConnections = new()
     {
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         AutomaticDecompression = DecompressionMethods.None,
@@ -38,8 +38,15 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         AllowAutoRedirect = false,
         ConnectTimeout = TimeSpan.FromSeconds(10),
         MaxConnectionsPerServer = 1024,
-    })
-    { Timeout = Timeout.InfiniteTimeSpan };
+    };
+
+    private static readonly HttpClient Upstream = new(UpstreamConnections, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>
+    /// Anthropic's SDK makes its own requests; this client, on the same connections, adds the call's trace context to them.
+    /// </summary>
+    private static readonly HttpClient AnthropicUpstream = new(new AnthropicAdapter.TraceContextHandler { InnerHandler = UpstreamConnections }, disposeHandler: false)
+        { Timeout = Timeout.InfiniteTimeSpan };
 
     private sealed record Attempt(string Provider, string Model, int Status, string Outcome, double Ms);
 
@@ -425,7 +432,7 @@ internal sealed partial class GatewayProxy(GatewayRegistry registry, GatewayLimi
         if (provider.Kind == "anthropic")
         {
             return operation == "chat"
-                ? await AnthropicAdapter.SendAsync(provider, Upstream, request, stream, cancellationToken)
+                ? await AnthropicAdapter.SendAsync(provider, AnthropicUpstream, request, stream, (trace.UpstreamTraceParent, trace.TraceState), cancellationToken)
                 : new HttpResponseMessage(HttpStatusCode.BadRequest)
                 {
                     Content = new StringContent($"{{\"error\":{{\"message\":\"The provider '{provider.Name}' (anthropic) has no embeddings endpoint.\",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":null}}}}",

@@ -31,7 +31,8 @@ public sealed class AnthropicGatewayTests(ServerFixture fixture) : IClassFixture
         await _openai.DisposeAsync();
     }
 
-    private Task<ApiAnswer> SendAsync(JsonObject body) => GatewayCalls.SendAsync(Http, "/v1/chat/completions", body.ToJsonString());
+    private Task<ApiAnswer> SendAsync(JsonObject body, Action<HttpRequestMessage>? configure = null) =>
+        GatewayCalls.SendAsync(Http, "/v1/chat/completions", body.ToJsonString(), configure);
 
     private static JsonObject Chat(string model, bool stream = false) => new()
     {
@@ -77,6 +78,32 @@ public sealed class AnthropicGatewayTests(ServerFixture fixture) : IClassFixture
         Assert.Equal("Hello from Claude", span["output"]!["content"]!.GetValue<string>());
         Assert.Equal(0.3, span["parameters"]!["temperature"]!.GetValue<double>());
         Assert.Equal("anthropic", span["attributes"]!["gen_ai.provider.name"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Anthropic_is_told_the_trace_with_the_gateway_span_as_its_parent_streams_included()
+    {
+        foreach (var stream in new[] { false, true })
+        {
+            var model = stream ? "claude-trace-stream" : "claude-trace";
+            // A trace of its own, so that its one span is this call's.
+            var traceId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+            var answer = await SendAsync(Chat("claude/" + model, stream), request =>
+            {
+                request.Headers.Add("traceparent", $"00-{traceId}-00f067aa0ba902b7-01");
+                request.Headers.Add("tracestate", "vendor=abc");
+            });
+            Assert.Equal(200, answer.Status);
+            var span = (await GatewayCalls.TraceAsync(Http, answer))["spans"]![0]!;
+            var sent = _anthropic.TraceContexts.Last(r => r.Model == model);
+            Assert.Equal($"00-{traceId}-{span["span_id"]!.GetValue<string>()}-01", sent.TraceParent);
+            Assert.Equal("vendor=abc", sent.TraceState);
+        }
+        // A call that starts its own trace tells Anthropic that one.
+        var started = await SendAsync(Chat("claude/claude-trace-own"));
+        var trace = await GatewayCalls.TraceAsync(Http, started);
+        Assert.Equal($"00-{trace["trace"]!["trace_id"]!.GetValue<string>()}-{trace["spans"]![0]!["span_id"]!.GetValue<string>()}-01",
+            _anthropic.TraceContexts.Last(r => r.Model == "claude-trace-own").TraceParent);
     }
 
     [Fact]

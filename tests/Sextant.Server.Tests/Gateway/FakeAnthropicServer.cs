@@ -18,6 +18,9 @@ public sealed class FakeAnthropicServer : IAsyncDisposable
 
     public ConcurrentQueue<(JsonObject Body, string? ApiKey, string? Version)> Requests { get; } = new();
 
+    /// <summary>The W3C trace context each request came with, by model: traceparent and tracestate ("" when absent).</summary>
+    public ConcurrentQueue<(string Model, string TraceParent, string TraceState)> TraceContexts { get; } = new();
+
     public int CancelledStreams => Volatile.Read(ref _cancelledStreams);
 
     public Uri BaseUrl { get; private set; } = null!;
@@ -42,6 +45,7 @@ public sealed class FakeAnthropicServer : IAsyncDisposable
         var key = ctx.Request.Headers["x-api-key"].ToString() is { Length: > 0 } apiKey ? apiKey : ctx.Request.Headers.Authorization.ToString().Replace("Bearer ", "", StringComparison.Ordinal);
         Requests.Enqueue((body, key, ctx.Request.Headers["anthropic-version"].ToString()));
         var model = body["model"]!.GetValue<string>();
+        TraceContexts.Enqueue((model, ctx.Request.Headers["traceparent"].ToString(), ctx.Request.Headers["tracestate"].ToString()));
         if (model.StartsWith("claude-fail-", StringComparison.Ordinal))
         {
             ctx.Response.StatusCode = int.Parse(model[12..15], System.Globalization.CultureInfo.InvariantCulture);
