@@ -24,6 +24,9 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     public const int DefaultPageSize = 50;
     /// <summary>Cost reports take latency percentiles from at most this many of the range's most recent calls.</summary>
     public const int MaxLatencySamples = 100_000;
+
+    /// <summary>The latency percentiles of a costs row: p50, p95 and p99.</summary>
+    private static readonly int[] LatencyPercents = [50, 95, 99];
     public const int MaxPageSize = 1000;
     private static readonly string[] Kinds = ["generation", "span"];
     private static readonly string[] Statuses = ["ok", "error", "unset"];
@@ -492,9 +495,7 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
         var everyProject = group == "project" && caller.IsServerAdmin;
         var where = $"{(everyProject ? "1 = 1" : "s.project_id = @project")} AND s.kind = 'generation' AND s.start_time >= @start AND s.start_time < @end";
         await using var connection = await database.OpenAsync(cancellationToken);
-        // Counts and sums in SQL, cast so that every row has the same types (SQLite's SUM of no REAL is an INTEGER);
-        // latency percentiles from the durations of the most recent calls (at most
-        // MaxLatencySamples in all), so that memory stays bounded however many calls the range holds.
+        // Counts and sums in SQL, cast so that every row has the same types (SQLite's SUM of no REAL is an INTEGER).
         var sums = (await connection.QueryAsync<(string Key, long Requests, long Errors, long Input, long Output, long Cached, double Cost, long Unknown, double Saved)>(
             $"""
             SELECT CAST({key} AS TEXT), COUNT(*), SUM(CASE WHEN s.status = 'error' THEN 1 ELSE 0 END), CAST(COALESCE(SUM(s.input_tokens), 0) AS BIGINT),
@@ -504,20 +505,28 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
             FROM spans s JOIN projects p ON p.id = s.project_id WHERE {where} GROUP BY CAST({key} AS TEXT)
             """,
             new { project = caller.ProjectId, start, end })).ToList();
-        var durations = (await connection.QueryAsync<(string Key, long Duration)>(
+        // Latency percentiles over the durations of the most recent calls (at most MaxLatencySamples in all), ranked in
+        // the database: only the two ranks each percentile falls between come back, so that the server holds a few rows
+        // per group rather than every duration (a costs query over a busy week used to allocate megabytes of arrays).
+        var ranks = string.Join(", ", LatencyPercents.SelectMany(q => new[] { $"{q} * (n - 1) / 100", $"{q} * (n - 1) / 100 + 1" }));
+        var picked = (await connection.QueryAsync<(string Key, long Rank, long Count, long Duration)>(
             $"""
-            SELECT CAST({key} AS TEXT), s.end_time - s.start_time FROM spans s JOIN projects p ON p.id = s.project_id WHERE {where}
-            ORDER BY s.start_time DESC LIMIT {MaxLatencySamples}
+            WITH sample AS (
+                SELECT CAST({key} AS TEXT) AS k, s.end_time - s.start_time AS d FROM spans s JOIN projects p ON p.id = s.project_id WHERE {where}
+                ORDER BY s.start_time DESC LIMIT {MaxLatencySamples}),
+            ranked AS (SELECT k, d, ROW_NUMBER() OVER (PARTITION BY k ORDER BY d) - 1 AS i, COUNT(*) OVER (PARTITION BY k) AS n FROM sample)
+            SELECT k, i, n, d FROM ranked WHERE i IN ({ranks})
             """,
-            new { project = caller.ProjectId, start, end })).ToLookup(r => r.Key, r => r.Duration / 1000.0);
+            new { project = caller.ProjectId, start, end })).ToLookup(r => r.Key);
         var result = sums.Select(g =>
         {
-            var sorted = durations[g.Key].Order().ToArray();
+            var rows = picked[g.Key].ToDictionary(r => r.Rank, r => r.Duration / 1000.0);
+            var count = picked[g.Key].Select(r => r.Count).FirstOrDefault();
+            var latency = LatencyPercents.Select(q => Percentiles.Interpolated(count, q, rank => rows[rank])).ToArray();
             var label = group == "day"
                 ? DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(g.Key, CultureInfo.InvariantCulture) * 86_400_000).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)
                 : g.Key;
-            return new CostRow(label, g.Requests, g.Errors, g.Input, g.Output, g.Cached, g.Cost, g.Unknown, g.Saved,
-                Percentiles.Interpolated(sorted, 0.50), Percentiles.Interpolated(sorted, 0.95), Percentiles.Interpolated(sorted, 0.99));
+            return new CostRow(label, g.Requests, g.Errors, g.Input, g.Output, g.Cached, g.Cost, g.Unknown, g.Saved, latency[0], latency[1], latency[2]);
         }).OrderBy(r => group == "day" ? r.Key : "").ThenByDescending(r => r.Cost).ThenBy(r => r.Key, StringComparer.Ordinal).ToList();
         return new CostsResponse(group, start, end, result);
     }

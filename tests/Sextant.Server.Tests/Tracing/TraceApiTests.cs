@@ -84,6 +84,26 @@ public abstract class TraceApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Costs_by_model_give_latency_percentiles_interpolated_between_ranks()
+    {
+        // 100 calls of 1..100 ms, sent out of order, and one call of another model that must not mix in.
+        var model = "latency-" + Hex(4);
+        var order = Enumerable.Range(1, 100).OrderBy(_ => Random.Shared.Next()).ToList();
+        Assert.Equal(200, (await IngestAsync([.. order.Select(ms => Span(Hex(16), Hex(8), null, "chat", "generation", durationMs: ms, model: model, input: 1, output: 1))])).Status);
+        Assert.Equal(200, (await IngestAsync(Span(Hex(16), Hex(8), null, "chat", "generation", durationMs: 5000, model: model + "-other", input: 1, output: 1))).Status);
+        var rows = (await Http.GetJsonAsync("/api/v1/costs?by=model")).Json!["rows"]!.AsArray();
+        var row = rows.Single(r => r!["key"]!.GetValue<string>() == model)!;
+        // numpy.percentile([1..100], [50, 95, 99]): 50.5, 95.05, 99.01.
+        Assert.Equal(100, row["requests"]!.GetValue<long>());
+        Assert.Equal(50.5, row["latency_p50_ms"]!.GetValue<double>(), 9);
+        Assert.Equal(95.05, row["latency_p95_ms"]!.GetValue<double>(), 9);
+        Assert.Equal(99.01, row["latency_p99_ms"]!.GetValue<double>(), 9);
+        // One call: every percentile is its duration.
+        var single = rows.Single(r => r!["key"]!.GetValue<string>() == model + "-other")!;
+        Assert.Equal((5000.0, 5000.0), (single["latency_p50_ms"]!.GetValue<double>(), single["latency_p99_ms"]!.GetValue<double>()));
+    }
+
+    [Fact]
     public async Task Unknown_prices_stay_unknown_until_a_price_is_set_and_costs_are_recomputed()
     {
         var trace = Hex(16);
