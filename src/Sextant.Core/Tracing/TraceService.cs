@@ -24,10 +24,9 @@ public sealed class TraceService(SextantDatabase database, SpanWriter writer, Pr
     public const int DefaultPageSize = 50;
     /// <summary>Cost reports take latency percentiles from at most this many of the range's most recent calls.</summary>
     public const int MaxLatencySamples = 100_000;
-
+    public const int MaxPageSize = 1000;
     /// <summary>The latency percentiles of a costs row: p50, p95 and p99.</summary>
     private static readonly int[] LatencyPercents = [50, 95, 99];
-    public const int MaxPageSize = 1000;
     private static readonly string[] Kinds = ["generation", "span"];
     private static readonly string[] Statuses = ["ok", "error", "unset"];
 
