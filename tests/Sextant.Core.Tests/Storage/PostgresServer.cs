@@ -93,33 +93,38 @@ public static class PostgresServer
             {
                 stale = Directory.GetLastWriteTimeUtc(folder) < DateTime.UtcNow.AddHours(-1);
             }
-            if (!stale)
+            if (stale)
             {
-                continue;
+                StopAndDelete(asRoot, folder);
             }
-            try
+        }
+    }
+
+    /// <summary>Stops the server on a data folder if it runs, then deletes the folder and its socket folder.</summary>
+    private static void StopAndDelete(bool asRoot, string folder)
+    {
+        try
+        {
+            if (File.Exists(Path.Combine(folder, "postmaster.pid")))
             {
-                if (File.Exists(Path.Combine(folder, "postmaster.pid")))
-                {
-                    RunPostgres(asRoot, _pgCtl!, $"-D {folder} -m immediate -w stop");
-                }
+                RunPostgres(asRoot, _pgCtl!, $"-D {folder} -m immediate -w stop");
             }
-            catch (InvalidOperationException)
+        }
+        catch (InvalidOperationException)
+        {
+            // Not running: its pid file outlived it.
+        }
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+            if (Directory.Exists(folder + "-sock"))
             {
-                // Not running: its pid file outlived it.
+                Directory.Delete(folder + "-sock", recursive: true);
             }
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-                if (Directory.Exists(socketFolder))
-                {
-                    Directory.Delete(socketFolder, recursive: true);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Another run removing it at the same time, or not ours to remove.
-            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Another run removing it at the same time, or not ours to remove; a leftover temp folder is harmless.
         }
     }
 
@@ -139,19 +144,7 @@ public static class PostgresServer
         }
     }
 
-    private static void Stop(bool asRoot)
-    {
-        try
-        {
-            RunPostgres(asRoot, _pgCtl!, $"-D {_dataFolder} -m immediate -w stop");
-            Directory.Delete(_dataFolder!, recursive: true);
-            Directory.Delete(_dataFolder + "-sock", recursive: true);
-        }
-        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
-        {
-            // Best effort at process exit: a leftover temp folder is harmless.
-        }
-    }
+    private static void Stop(bool asRoot) => StopAndDelete(asRoot, _dataFolder!);
 
     private static void RunPostgres(bool asRoot, string program, string arguments)
     {
